@@ -1,0 +1,142 @@
+// Command handler is the Azure Functions custom handler: one HTTP server on
+// 127.0.0.1:$FUNCTIONS_CUSTOMHANDLER_PORT serving every function under functions/.
+//
+// It binds the port and answers GET / before anything else, so the host sees it ready at once; the
+// stores are opened right after, and function calls wait for them. A malformed setting stops
+// start-up with a message naming it.
+//
+// Usage:
+//
+//	handler                         serve (what the Functions host runs)
+//	handler replay [-function F] [-poison]   replay dead-lettered events once, then exit
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/contoso/eventpipeline/handlers"
+	"github.com/contoso/eventpipeline/pkg/protocol"
+	"github.com/contoso/eventpipeline/pkg/settings"
+)
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	start := time.Now()
+	cfg, err := settings.Load(getenv)
+	if err != nil {
+		fmt.Fprintf(stderr, "handler: configuration error: %v\n", err)
+		return 2
+	}
+	log := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	if len(args) > 0 {
+		return command(ctx, args, cfg, log, stderr)
+	}
+
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Port)))
+	if err != nil {
+		fmt.Fprintf(stderr, "handler: listen on 127.0.0.1:%d (FUNCTIONS_CUSTOMHANDLER_PORT): %v\n", cfg.Port, err)
+		return 1
+	}
+	g := &gate{ready: make(chan struct{})}
+	srv := &http.Server{Handler: g, ReadHeaderTimeout: 30 * time.Second}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	log.Info("listening", "addr", ln.Addr().String(), "startupMs", float64(time.Since(start).Microseconds())/1000)
+
+	deps, closeDeps, err := build(ctx, cfg, log)
+	if err != nil {
+		log.Error("start-up failed", "error", err.Error())
+		fmt.Fprintf(stderr, "handler: %v\n", err)
+		_ = srv.Close()
+		return 1
+	}
+	defer closeDeps()
+	g.open(handlers.New(*deps))
+	log.Info("ready", append([]any{"readyMs", float64(time.Since(start).Microseconds()) / 1000}, cfg.Modes()...)...)
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	select {
+	case s := <-sig:
+		log.Info("shutting down", "signal", s.String())
+	case err := <-serveErr:
+		log.Error("server stopped", "error", err.Error())
+		return 1
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Error("shutdown", "error", err.Error())
+	}
+	return 0
+}
+
+// command runs a one-off maintenance command.
+func command(ctx context.Context, args []string, cfg *settings.Config, log *slog.Logger, stderr io.Writer) int {
+	switch args[0] {
+	case "replay":
+		fs := flag.NewFlagSet("replay", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		fn := fs.String("function", handlers.FnRecentlyViewed, "function whose dead-lettered events to replay")
+		poison := fs.Bool("poison", false, "also replay poison records (after a fix)")
+		if err := fs.Parse(args[1:]); err != nil {
+			return 2
+		}
+		deps, closeDeps, err := build(ctx, cfg, log)
+		if err != nil {
+			fmt.Fprintf(stderr, "handler: %v\n", err)
+			return 1
+		}
+		defer closeDeps()
+		st, err := deps.Replay(ctx, *fn, *poison)
+		log.Info("replay done", "function", *fn, "replayed", st.Replayed, "stillPoison", st.StillPoison, "poisonKept", st.Skipped)
+		if err != nil {
+			fmt.Fprintf(stderr, "handler: replay: %v\n", err)
+			return 1
+		}
+		return 0
+	default:
+		fmt.Fprintf(stderr, "handler: unknown command %q (want: replay)\n", args[0])
+		return 2
+	}
+}
+
+// gate answers the readiness probe at once and holds function calls until the stores are open.
+type gate struct {
+	ready chan struct{}
+	once  sync.Once
+	h     http.Handler
+}
+
+func (g *gate) open(h http.Handler) {
+	g.once.Do(func() { g.h = h; close(g.ready) })
+}
+
+func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		handlers.Health(w, r)
+		return
+	}
+	select {
+	case <-g.ready:
+		g.h.ServeHTTP(w, r)
+	case <-r.Context().Done():
+		protocol.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "handler still starting"})
+	}
+}
