@@ -12,6 +12,7 @@
 package protocol
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -43,11 +44,41 @@ type Response struct {
 	ReturnValue any            `json:"ReturnValue"`
 }
 
-// DecodeRequest parses an envelope body.
+// DecodeRequest parses an envelope body. Data and Metadata values are kept raw (sub-slices of body,
+// which must not be modified while the Request is in use) and decoded on demand by the binding
+// decoders; values that are never needed (most of the metadata) are skipped, not parsed.
 func DecodeRequest(body []byte) (*Request, error) {
-	var req Request
-	if err := json.Unmarshal(body, &req); err != nil {
+	req := Request{}
+	end, err := eachMember(body, 0, func(key, val []byte) error {
+		switch {
+		case bytes.EqualFold(key, []byte("Data")):
+			if string(val) == "null" {
+				return nil
+			}
+			req.Data = map[string]json.RawMessage{}
+			_, err := eachMember(val, 0, func(k, v []byte) error {
+				req.Data[string(k)] = v
+				return nil
+			})
+			return err
+		case bytes.EqualFold(key, []byte("Metadata")):
+			if string(val) == "null" {
+				return nil
+			}
+			req.Metadata = make(map[string]json.RawMessage, 16)
+			_, err := eachMember(val, 0, func(k, v []byte) error {
+				req.Metadata[string(k)] = v
+				return nil
+			})
+			return err
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if skipWS(body, end) != len(body) {
+		return nil, fmt.Errorf("%w: data after the envelope object", ErrMalformed)
 	}
 	if req.Data == nil {
 		return nil, fmt.Errorf("%w: no Data", ErrMalformed)

@@ -54,45 +54,75 @@ type EventHubBatch struct {
 // array; with "dataType": "string" its elements are strings holding each body's exact text, without
 // a dataType they are the parsed bodies, and with "dataType": "binary" base64 strings (pass binary
 // true). Metadata arrays (SequenceNumberArray, EnqueuedTimeUtcArray, ...) are strings holding JSON.
+// Bodies share one buffer; PropertiesArray and SystemPropertiesArray are not decoded here.
 func DecodeEventHubBatch(req *Request, binding string, binary bool) (*EventHubBatch, error) {
 	raw, err := req.Binding(binding)
 	if err != nil {
 		return nil, err
 	}
-	var text string
-	if err := json.Unmarshal(raw, &text); err != nil {
+	arr, err := stringHoldingJSON(raw)
+	if err != nil {
 		return nil, fmt.Errorf("%w: Data.%s: want a string holding a JSON array: %v", ErrMalformed, binding, err)
 	}
-	var elems []json.RawMessage
-	if err := json.Unmarshal([]byte(text), &elems); err != nil {
-		return nil, fmt.Errorf("%w: Data.%s: not a JSON array: %v", ErrMalformed, binding, err)
-	}
-	b := &EventHubBatch{Events: make([]EventHubEvent, len(elems))}
-	for i, el := range elems {
-		ev := &b.Events[i]
-		ev.Index = i
-		if len(el) > 0 && el[0] == '"' {
-			var s string
-			if err := json.Unmarshal(el, &s); err != nil {
-				return nil, fmt.Errorf("%w: Data.%s[%d]: %v", ErrMalformed, binding, i, err)
+	b := &EventHubBatch{Events: make([]EventHubEvent, 0, 64)}
+	arena := make([]byte, 0, len(arr)) // unescaped bodies are never longer than their escaped text
+	_, err = eachElement(arr, 0, func(i int, el []byte) error {
+		ev := EventHubEvent{Index: i}
+		if el[0] == '"' {
+			start := len(arena)
+			var err error
+			if arena, err = appendUnquoted(arena, el); err != nil {
+				return err
 			}
+			ev.Body = arena[start:len(arena):len(arena)]
 			if binary {
-				body, err := decodeBase64(s)
+				body, err := decodeBase64(string(ev.Body))
 				if err != nil {
-					return nil, fmt.Errorf("%w: Data.%s[%d]: %v", ErrMalformed, binding, i, err)
+					return err
 				}
 				ev.Body = body
-			} else {
-				ev.Body = []byte(s)
 			}
 		} else {
 			ev.Body = el
 		}
+		b.Events = append(b.Events, ev)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: Data.%s: %v", ErrMalformed, binding, err)
 	}
 	if err := b.decodeMetadata(req); err != nil {
 		return nil, err
 	}
 	return b, nil
+}
+
+// stringHoldingJSON returns the JSON text held by a metadata or data value the host sent as a string
+// (or the value itself when a host sent the JSON directly).
+func stringHoldingJSON(raw []byte) ([]byte, error) {
+	i := skipWS(raw, 0)
+	if i < len(raw) && raw[i] == '"' {
+		return appendUnquoted(make([]byte, 0, len(raw)), raw[i:])
+	}
+	return raw, nil
+}
+
+// metaArray calls fn for each element of the Metadata array key; it reports how many there were, or
+// -1 when the key is absent.
+func (r *Request) metaArray(key string, fn func(i int, v []byte) error) (int, error) {
+	raw, ok := r.Metadata[key]
+	if !ok || string(raw) == "null" {
+		return -1, nil
+	}
+	arr, err := stringHoldingJSON(raw)
+	if err != nil {
+		return 0, fmt.Errorf("%w: Metadata.%s: %v", ErrMalformed, key, err)
+	}
+	n := 0
+	if _, err := eachElement(arr, 0, func(i int, v []byte) error { n++; return fn(i, v) }); err != nil {
+		return 0, fmt.Errorf("%w: Metadata.%s: %v", ErrMalformed, key, err)
+	}
+	return n, nil
 }
 
 func (b *EventHubBatch) decodeMetadata(req *Request) error {
@@ -105,59 +135,135 @@ func (b *EventHubBatch) decodeMetadata(req *Request) error {
 			break
 		}
 	}
-	var seqs []int64
-	if ok, err := req.MetadataArray("SequenceNumberArray", &seqs); err != nil {
-		return err
-	} else if ok && len(seqs) != n {
-		return fmt.Errorf("%w: SequenceNumberArray has %d entries for %d events", ErrMalformed, len(seqs), n)
+	for i := range b.Events {
+		b.Events[i].SequenceNumber = -1
 	}
-	var times []string
-	if ok, err := req.MetadataArray("EnqueuedTimeUtcArray", &times); err != nil {
-		return err
-	} else if ok && len(times) != n {
-		return fmt.Errorf("%w: EnqueuedTimeUtcArray has %d entries for %d events", ErrMalformed, len(times), n)
-	}
-	var offsets []json.RawMessage
-	if ok, err := req.MetadataArray("OffsetStringArray", &offsets); err != nil {
-		return err
-	} else if !ok {
-		if _, err := req.MetadataArray("OffsetArray", &offsets); err != nil {
+	check := func(key string, got int, err error) error {
+		if err != nil {
 			return err
 		}
-	}
-	var keys []*string
-	if _, err := req.MetadataArray("PartitionKeyArray", &keys); err != nil {
-		return err
-	}
-	var props []json.RawMessage
-	if _, err := req.MetadataArray("PropertiesArray", &props); err != nil {
-		return err
-	}
-	for i := range b.Events {
-		ev := &b.Events[i]
-		if i < len(seqs) {
-			ev.SequenceNumber = seqs[i]
-		} else {
-			ev.SequenceNumber = -1
+		if got >= 0 && got != n {
+			return fmt.Errorf("%w: %s has %d entries for %d events", ErrMalformed, key, got, n)
 		}
-		if i < len(times) {
-			t, err := ParseHostTime(times[i])
-			if err != nil {
-				return fmt.Errorf("EnqueuedTimeUtcArray[%d]: %w", i, err)
+		return nil
+	}
+	got, err := req.metaArray("SequenceNumberArray", func(i int, v []byte) error {
+		if i >= n {
+			return nil
+		}
+		s, err := strconv.ParseInt(string(v), 10, 64)
+		b.Events[i].SequenceNumber = s
+		return err
+	})
+	if err := check("SequenceNumberArray", got, err); err != nil {
+		return err
+	}
+	got, err = req.metaArray("EnqueuedTimeUtcArray", func(i int, v []byte) error {
+		if i >= n {
+			return nil
+		}
+		t, err := parseTimeValue(v)
+		b.Events[i].EnqueuedTime = t
+		return err
+	})
+	if err := check("EnqueuedTimeUtcArray", got, err); err != nil {
+		return err
+	}
+	offsets := func(i int, v []byte) error {
+		if i < n {
+			b.Events[i].Offset = scalarText(v)
+		}
+		return nil
+	}
+	if got, err = req.metaArray("OffsetStringArray", offsets); err == nil && got < 0 {
+		got, err = req.metaArray("OffsetArray", offsets)
+	}
+	if err := check("OffsetArray", got, err); err != nil {
+		return err
+	}
+	got, err = req.metaArray("PartitionKeyArray", func(i int, v []byte) error {
+		if i < n && v[0] == '"' {
+			b.Events[i].PartitionKey = scalarText(v)
+		}
+		return nil
+	})
+	if err := check("PartitionKeyArray", got, err); err != nil {
+		return err
+	}
+	got, err = req.metaArray("PropertiesArray", func(i int, v []byte) error {
+		if i < n {
+			b.Events[i].properties = v
+		}
+		return nil
+	})
+	return check("PropertiesArray", got, err)
+}
+
+// parseTimeValue parses a JSON string holding a host date; the common zone-less
+// "2006-01-02T15:04:05.fff" form is parsed without the time package's layout machinery.
+func parseTimeValue(v []byte) (time.Time, error) {
+	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
+		return time.Time{}, fmt.Errorf("%w: time %s", ErrMalformed, v)
+	}
+	s := v[1 : len(v)-1]
+	if t, ok := fastTime(s); ok {
+		return t, nil
+	}
+	return ParseHostTime(string(s))
+}
+
+func fastTime(s []byte) (time.Time, bool) {
+	if len(s) < 19 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' {
+		return time.Time{}, false
+	}
+	num := func(b []byte) (int, bool) {
+		n := 0
+		for _, c := range b {
+			if c < '0' || c > '9' {
+				return 0, false
 			}
-			ev.EnqueuedTime = t
+			n = n*10 + int(c-'0')
 		}
-		if i < len(offsets) {
-			ev.Offset = scalarText(offsets[i])
-		}
-		if i < len(keys) && keys[i] != nil {
-			ev.PartitionKey = *keys[i]
-		}
-		if i < len(props) {
-			ev.properties = props[i]
-		}
+		return n, true
 	}
-	return nil
+	y, ok1 := num(s[0:4])
+	mo, ok2 := num(s[5:7])
+	d, ok3 := num(s[8:10])
+	h, ok4 := num(s[11:13])
+	mi, ok5 := num(s[14:16])
+	se, ok6 := num(s[17:19])
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 59 {
+		return time.Time{}, false
+	}
+	ns := 0
+	rest := s[19:]
+	if len(rest) > 0 && rest[0] == '.' {
+		digits := rest[1:]
+		k := 0
+		for k < len(digits) && digits[k] >= '0' && digits[k] <= '9' {
+			k++
+		}
+		if k == 0 || k > 9 {
+			return time.Time{}, false
+		}
+		f, _ := num(digits[:k])
+		for range 9 - k {
+			f *= 10
+		}
+		ns = f
+		rest = digits[k:]
+	}
+	if len(rest) == 1 && rest[0] == 'Z' {
+		rest = nil
+	}
+	if len(rest) != 0 {
+		return time.Time{}, false // has an offset: the slow path handles it
+	}
+	t := time.Date(y, time.Month(mo), d, h, mi, se, ns, time.UTC)
+	if t.Day() != d { // e.g. February 30th
+		return time.Time{}, false
+	}
+	return t, true
 }
 
 // scalarText renders a JSON string or number as its text (offsets are strings in newer extensions

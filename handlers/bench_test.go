@@ -1,0 +1,128 @@
+package handlers_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/contoso/eventpipeline/handlers"
+	"github.com/contoso/eventpipeline/pkg/clickgen"
+	"github.com/contoso/eventpipeline/pkg/deadletter"
+	"github.com/contoso/eventpipeline/pkg/docstore"
+	"github.com/contoso/eventpipeline/pkg/embedded"
+	"github.com/contoso/eventpipeline/pkg/hostsim"
+	"github.com/contoso/eventpipeline/pkg/protocol"
+	"github.com/contoso/eventpipeline/pkg/recent"
+)
+
+// clickstreamEnvelopes renders the documented synthetic workload (clickgen.Default) as the host's
+// RecentlyViewed envelopes: batches of batchSize per partition, in order.
+func clickstreamEnvelopes(function, group string, events, batchSize int) (envs [][]byte, clicks int) {
+	key := fmt.Sprint(function, group, events, batchSize)
+	envCacheMu.Lock()
+	defer envCacheMu.Unlock()
+	if e, ok := envCache[key]; ok {
+		return e, events
+	}
+	defer func() { envCache[key] = envs }()
+	cfg := clickgen.Default()
+	g := clickgen.New(cfg)
+	per := make([][]hostsim.Event, cfg.Partitions)
+	for i := range events {
+		ev := g.Next()
+		per[ev.Partition] = append(per[ev.Partition], hostsim.Event{Body: ev.Body, Properties: ev.Properties,
+			SequenceNumber: int64(i), Offset: int64(i) * 512, EnqueuedTime: ev.Time})
+	}
+	for p, evs := range per {
+		pc := protocol.PartitionContext{EventHubName: "clickstream", ConsumerGroup: group, PartitionID: strconv.Itoa(p)}
+		for i := 0; i < len(evs); i += batchSize {
+			envs = append(envs, hostsim.EventHubBatch(function, "events", pc, evs[i:min(i+batchSize, len(evs))], &protocol.RetryContext{MaxRetryCount: 5}))
+		}
+	}
+	return envs, events
+}
+
+var (
+	envCacheMu sync.Mutex
+	envCache   = map[string][][]byte{}
+)
+
+// countingStore counts writes, to report store writes per 1,000 clicks.
+type countingStore struct {
+	recent.Store
+	writes int
+}
+
+func (c *countingStore) Put(ctx context.Context, pk, id string, v recent.List, o docstore.PutOptions) (docstore.ETag, error) {
+	c.writes++
+	return c.Store.Put(ctx, pk, id, v, o)
+}
+
+// BenchmarkRecentlyViewed measures POST /RecentlyViewed end to end inside the process: envelope
+// decode, click decode, per-viewer merge and the embedded store (with its log flusher running), on
+// the documented workload in batches of 256. Run per core with: go test -run '^$' -bench
+// RecentlyViewed -cpu 1 ./handlers/
+func BenchmarkRecentlyViewed(b *testing.B) {
+	envs, _ := clickstreamEnvelopes("RecentlyViewed", "recently-viewed", 200_000, 256)
+	var bytesTotal int
+	for _, e := range envs {
+		bytesTotal += len(e)
+	}
+	db, err := embedded.Open(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	coll, _ := embedded.NewCollection[recent.List](db, "recentlyViewed")
+	store := &countingStore{Store: coll}
+	h := handlers.New(handlers.Deps{
+		Log:         slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		Recent:      &recent.Service{Store: store, TTL: 30 * 24 * time.Hour, Concurrency: 1, MaxAttempts: 5},
+		DeadLetters: &deadletter.Files{Dir: b.TempDir()},
+	})
+	b.SetBytes(int64(bytesTotal / len(envs)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	events := 0
+	for i := 0; b.Loop(); i++ {
+		env := envs[i%len(envs)]
+		r := httptest.NewRequest(http.MethodPost, "/RecentlyViewed", bytes.NewReader(env))
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != 200 {
+			b.Fatalf("status %d: %s", w.Code, w.Body)
+		}
+		events += 256
+	}
+	b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkRecentlyViewedWrites reports store writes per 1,000 clicks for one pass over the
+// documented workload (the naive design writes once per click: 1,000).
+func BenchmarkRecentlyViewedWrites(b *testing.B) {
+	envs, clicks := clickstreamEnvelopes("RecentlyViewed", "recently-viewed", 100_000, 256)
+	for b.Loop() {
+		db, _ := embedded.Open(b.TempDir())
+		coll, _ := embedded.NewCollection[recent.List](db, "recentlyViewed")
+		store := &countingStore{Store: coll}
+		h := handlers.New(handlers.Deps{
+			Log:         slog.New(slog.NewJSONHandler(io.Discard, nil)),
+			Recent:      &recent.Service{Store: store, TTL: time.Hour, Concurrency: 1, MaxAttempts: 5},
+			DeadLetters: &deadletter.Files{Dir: b.TempDir()},
+		})
+		for _, env := range envs {
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/RecentlyViewed", bytes.NewReader(env)))
+		}
+		db.Close()
+		b.ReportMetric(float64(store.writes)*1000/float64(clicks), "writes/1000clicks")
+	}
+}
