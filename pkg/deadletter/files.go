@@ -9,12 +9,14 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // Files is the embedded Store: one JSON file per record under <dir>/<function>/<id>.json, the same
 // layout as the Blob container.
 type Files struct {
-	Dir string
+	Dir  string
+	dirs sync.Map // directories already created
 }
 
 var _ Store = (*Files)(nil)
@@ -35,8 +37,11 @@ func (f *Files) Put(ctx context.Context, recs ...Record) error {
 			return fmt.Errorf("deadletter.Files.Put: record needs ID and Function")
 		}
 		p := f.path(r.Function, r.ID)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return fmt.Errorf("deadletter.Files.Put: %w", err)
+		if dir := filepath.Dir(p); !f.made(dir) {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return fmt.Errorf("deadletter.Files.Put: %w", err)
+			}
+			f.dirs.Store(dir, true)
 		}
 		b, err := json.MarshalIndent(r, "", "  ")
 		if err != nil {
@@ -51,6 +56,11 @@ func (f *Files) Put(ctx context.Context, recs ...Record) error {
 		}
 	}
 	return nil
+}
+
+func (f *Files) made(dir string) bool {
+	_, ok := f.dirs.Load(dir)
+	return ok
 }
 
 // List implements Store.

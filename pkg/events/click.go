@@ -44,22 +44,12 @@ var (
 )
 
 type clickData struct {
-	UserID    string `json:"userId"`
-	SessionID string `json:"sessionId"`
-	ProductID string `json:"productId"`
-	Category  string `json:"category"`
-	Page      string `json:"page"`
+	UserID, SessionID, ProductID, Category, Page string
 }
 
 type structured struct {
-	SpecVersion     string          `json:"specversion"`
-	ID              string          `json:"id"`
-	Source          string          `json:"source"`
-	Type            string          `json:"type"`
-	Time            string          `json:"time"`
-	DataContentType string          `json:"datacontenttype"`
-	Data            json.RawMessage `json:"data"`
-	DataBase64      string          `json:"data_base64"`
+	SpecVersion, ID, Source, Type, Time, DataContentType, DataBase64 string
+	Data                                                             []byte
 }
 
 // Properties gives a binary-mode event's application properties; it is called only when the body
@@ -70,15 +60,18 @@ type Properties func() (map[string]any, error)
 // "specversion") and binary mode (attributes in the application properties under the AMQP binding's
 // "cloudEvents:" or "cloudEvents_" prefix, data in the body) are both accepted. When the event has no
 // time attribute, fallback (the enqueued time) is used. Errors wrap one of the reasons above.
+//
+// The body is read with a strict hand-written scanner rather than encoding/json: this runs for every
+// click, and the scanner validates the JSON while copying out only the few members a click needs.
 func DecodeClick(body []byte, props Properties, fallback time.Time) (Click, error) {
 	body = trimSpace(body)
 	if len(body) > 0 && body[0] == '{' {
 		var s structured
-		if err := json.Unmarshal(body, &s); err != nil {
-			return Click{}, fmt.Errorf("%w: %v", ErrNotJSON, err)
+		if err := s.scan(body); err != nil {
+			return Click{}, err
 		}
 		if s.SpecVersion != "" {
-			data := []byte(s.Data)
+			data := s.Data
 			if len(data) == 0 && s.DataBase64 != "" {
 				b, err := base64.StdEncoding.DecodeString(s.DataBase64)
 				if err != nil {
@@ -102,6 +95,125 @@ func DecodeClick(body []byte, props Properties, fallback time.Time) (Click, erro
 		return Click{}, ErrNotJSON
 	}
 	return Click{}, fmt.Errorf("%w: no specversion in the body or the application properties", ErrNotCloudEvent)
+}
+
+// scan reads a structured CloudEvent's attributes. A body that is not valid JSON is ErrNotJSON; an
+// attribute that is not a string is ErrNotCloudEvent.
+func (s *structured) scan(body []byte) error {
+	sc := scanner{b: body}
+	attr := func(dst *string, name string) error {
+		if sc.peek() == 'n' {
+			return sc.lit("null")
+		}
+		if sc.peek() != '"' {
+			if sc.value(1) != nil {
+				return errJSON
+			}
+			return fmt.Errorf("%w: attribute %s is not a string", ErrNotCloudEvent, name)
+		}
+		v, err := sc.text()
+		*dst = v
+		return err
+	}
+	var attrErr error
+	err := sc.object(0, func(key []byte, esc bool) error {
+		var err error
+		switch string(key) {
+		case "specversion":
+			err = attr(&s.SpecVersion, "specversion")
+		case "id":
+			err = attr(&s.ID, "id")
+		case "source":
+			err = attr(&s.Source, "source")
+		case "type":
+			err = attr(&s.Type, "type")
+		case "time":
+			err = attr(&s.Time, "time")
+		case "datacontenttype":
+			err = attr(&s.DataContentType, "datacontenttype")
+		case "data_base64":
+			err = attr(&s.DataBase64, "data_base64")
+		case "data":
+			sc.ws()
+			start := sc.i
+			if err := sc.value(1); err != nil {
+				return err
+			}
+			if v := body[start:sc.i]; string(v) != "null" {
+				s.Data = v
+			}
+			return nil
+		default:
+			return sc.value(1)
+		}
+		if err != nil && !errors.Is(err, errJSON) {
+			// Keep scanning so that invalid JSON later in the body is still reported as such.
+			if attrErr == nil {
+				attrErr = err
+			}
+			return nil
+		}
+		return err
+	})
+	if err == nil {
+		err = sc.end()
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %v at offset %d", ErrNotJSON, err, sc.i)
+	}
+	return attrErr
+}
+
+// scanData reads the click fields of a data object.
+func scanData(data []byte) (clickData, error) {
+	var d clickData
+	sc := scanner{b: data}
+	field := func(dst *string, name string) error {
+		switch sc.peek() {
+		case 'n':
+			return sc.lit("null")
+		case '"':
+			v, err := sc.text()
+			*dst = v
+			return err
+		}
+		if err := sc.value(1); err != nil {
+			return err
+		}
+		return fmt.Errorf("%w: %s is not a string", ErrBadData, name)
+	}
+	var fieldErr error
+	err := sc.object(0, func(key []byte, esc bool) error {
+		var err error
+		switch string(key) {
+		case "userId":
+			err = field(&d.UserID, "userId")
+		case "sessionId":
+			err = field(&d.SessionID, "sessionId")
+		case "productId":
+			err = field(&d.ProductID, "productId")
+		case "category":
+			err = field(&d.Category, "category")
+		case "page":
+			err = field(&d.Page, "page")
+		default:
+			return sc.value(1)
+		}
+		if err != nil && !errors.Is(err, errJSON) {
+			if fieldErr == nil {
+				fieldErr = err
+			}
+			return nil
+		}
+		return err
+	})
+	if err == nil {
+		err = sc.end()
+	}
+	if err != nil {
+		return d, fmt.Errorf("%w: %v", ErrBadData, err)
+	}
+	return d, fieldErr
 }
 
 func finish(specversion, id, source, typ, ts string, data []byte, fallback time.Time) (Click, error) {
@@ -129,9 +241,9 @@ func finish(specversion, id, source, typ, ts string, data []byte, fallback time.
 	if len(data) == 0 || data[0] != '{' {
 		return Click{}, ErrBadData
 	}
-	var d clickData
-	if err := json.Unmarshal(data, &d); err != nil {
-		return Click{}, fmt.Errorf("%w: %v", ErrBadData, err)
+	d, err := scanData(data)
+	if err != nil {
+		return Click{}, err
 	}
 	c.UserID, c.SessionID, c.ProductID, c.Category, c.Page = d.UserID, d.SessionID, d.ProductID, d.Category, d.Page
 	if c.ProductID == "" {
