@@ -46,6 +46,11 @@ type Source struct {
 	InvocationID string
 }
 
+// MaxClockSkew is how far after its enqueued time a click's own time may be. A later time comes from
+// a wrong client clock; it would pin the product to the top of a recently-viewed list (and into a
+// future trend bucket) for as long as the skew, so the enqueued time is used instead.
+const MaxClockSkew = 5 * time.Minute
+
 // Decode decodes raws. A click needs a product and a viewer whose id is usable as a key; anything
 // else that is not a CloudEvent of another type is poison.
 func Decode(src Source, raws []Raw, now time.Time) Decoded {
@@ -58,6 +63,9 @@ func Decode(src Source, raws []Raw, now time.Time) Decoded {
 		}
 		switch {
 		case err == nil:
+			if !r.EnqueuedTime.IsZero() && c.Time.After(r.EnqueuedTime.Add(MaxClockSkew)) {
+				c.Time = r.EnqueuedTime
+			}
 			d.Clicks = append(d.Clicks, Click{Click: c, Partition: r.Partition, SequenceNumber: r.SequenceNumber})
 		case errors.Is(err, events.ErrOtherType):
 			d.Skipped++

@@ -74,6 +74,14 @@ func (hr *HTTPRequest) NewHTTPRequest(ctx context.Context) (*http.Request, error
 	if err != nil || hr.URL == "" {
 		return nil, fmt.Errorf("%w: Data.req.Url %q", ErrMalformed, hr.URL)
 	}
+	if u.RawQuery == "" && len(hr.Query) > 0 {
+		// The Url carries the raw query string; fall back on the parsed Query object if it does not.
+		q := url.Values{}
+		for k, v := range hr.Query {
+			q.Set(k, v)
+		}
+		u.RawQuery = q.Encode()
+	}
 	method := hr.Method
 	if method == "" {
 		method = http.MethodGet
