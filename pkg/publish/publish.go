@@ -38,7 +38,10 @@ type Outbox interface {
 	Relay(ctx context.Context, destination string, s Sender) (RelayStats, error)
 }
 
-// RelayStats counts one relay run.
+// RelayStats counts one relay run: events delivered and newly rejected by this run, parked events
+// still waiting after it (Remaining), and rejected events kept for inspection after it (Held; they
+// are never re-sent automatically).
 type RelayStats struct {
 	Delivered, Rejected, Remaining int
+	Held                           int
 }
