@@ -17,7 +17,7 @@ func (a *app) replayDeadLetters(ctx context.Context, inv *protocol.Invocation) (
 	if _, err := protocol.DecodeTimer(inv.Request, "timer"); err != nil {
 		return nil, err
 	}
-	for _, fn := range []string{FnRecentlyViewed} {
+	for _, fn := range []string{FnRecentlyViewed, FnProductChanges, FnTrends} {
 		st, err := a.Replay(ctx, fn, false)
 		inv.Log.Info("dead letters replayed", "target", fn, "replayed", st.Replayed, "stillPoison", st.StillPoison, "poisonKept", st.Skipped)
 		if err != nil {
@@ -33,6 +33,10 @@ func (d Deps) Replay(ctx context.Context, function string, includePoison bool) (
 	a := &app{Deps: d}
 	var process deadletter.Processor
 	switch function {
+	case FnProductChanges:
+		process = a.replayProductChange
+	case FnTrends:
+		process = a.replayTrends
 	case FnRecentlyViewed:
 		process = func(ctx context.Context, rec deadletter.Record) error {
 			raw, err := clickstream.FromRecord(rec)

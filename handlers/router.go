@@ -15,17 +15,35 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/contoso/eventpipeline/pkg/anomaly"
+	"github.com/contoso/eventpipeline/pkg/catalog"
 	"github.com/contoso/eventpipeline/pkg/deadletter"
+	"github.com/contoso/eventpipeline/pkg/feedback"
 	"github.com/contoso/eventpipeline/pkg/protocol"
+	"github.com/contoso/eventpipeline/pkg/publish"
 	"github.com/contoso/eventpipeline/pkg/recent"
+	"github.com/contoso/eventpipeline/pkg/trends"
 )
 
 // Deps are the services the functions use. main builds them from settings.
 type Deps struct {
 	Log         *slog.Logger
 	Recent      *recent.Service
+	Products    *catalog.Service // ProductChanges: diff, events, published state
 	DeadLetters deadletter.Store
 	Now         func() time.Time
+	// Publishers by destination (settings.AnalyticsTopic, settings.ProductTopic, settings.HubFeedback):
+	// every function publishes through one, and RelayOutbox relays each one's outbox.
+	Publishers map[string]*publish.Publisher
+	// PartnerFeedback: the service (nil: the function answers 503), who the partners are, and the
+	// per-partner rate limit (nil: none).
+	Feedback      *feedback.Service
+	Partners      feedback.Partners
+	FeedbackLimit *feedback.Limiter
+	// Trends counts views (Trends), materializes (MaterializeTrends) and serves (GetTrending)
+	// trending; Anomalies is the DetectAnomalies job (it publishes to AnalyticsEventsTopic).
+	Trends    *trends.Service
+	Anomalies *anomaly.Job
 }
 
 // Function names: each is a folder under functions/ and the route the host calls.
@@ -33,11 +51,19 @@ const (
 	FnRecentlyViewed    = "RecentlyViewed"
 	FnGetRecentlyViewed = "GetRecentlyViewed"
 	FnReplayDeadLetters = "ReplayDeadLetters"
+	FnRelayOutbox       = "RelayOutbox"
+	FnProductChanges    = "ProductChanges"
+	FnPartnerFeedback   = "PartnerFeedback"
+	FnTrends            = "Trends"
+	FnGetTrending       = "GetTrending"
+	FnMaterializeTrends = "MaterializeTrends"
+	FnDetectAnomalies   = "DetectAnomalies"
 )
 
 // Functions lists every function the router serves (a test keeps it equal to functions/*).
 func Functions() []string {
-	return []string{FnRecentlyViewed, FnGetRecentlyViewed, FnReplayDeadLetters}
+	return []string{FnRecentlyViewed, FnGetRecentlyViewed, FnReplayDeadLetters, FnProductChanges, FnRelayOutbox, FnPartnerFeedback,
+		FnTrends, FnGetTrending, FnMaterializeTrends, FnDetectAnomalies}
 }
 
 // app holds the dependencies of every function handler.
@@ -61,10 +87,23 @@ func New(d Deps) http.Handler {
 
 	r.Method(http.MethodPost, "/"+FnRecentlyViewed, protocol.Handler(FnRecentlyViewed, a.recentlyViewed, opt))
 	r.Method(http.MethodPost, "/"+FnReplayDeadLetters, protocol.Handler(FnReplayDeadLetters, a.replayDeadLetters, opt))
+	r.Method(http.MethodPost, "/"+FnRelayOutbox, protocol.Handler(FnRelayOutbox, a.relayOutbox, opt))
+	r.Method(http.MethodPost, "/"+FnProductChanges, protocol.Handler(FnProductChanges, a.productChanges, opt))
+	r.Method(http.MethodPost, "/"+FnTrends, protocol.Handler(FnTrends, a.trends, opt))
+	r.Method(http.MethodPost, "/"+FnMaterializeTrends, protocol.Handler(FnMaterializeTrends, a.materializeTrends, opt))
+	r.Method(http.MethodPost, "/"+FnDetectAnomalies, protocol.Handler(FnDetectAnomalies, a.detectAnomalies, opt))
 
 	getRecent := a.api(a.getRecentlyViewed)
 	r.Method(http.MethodPost, "/"+FnGetRecentlyViewed, protocol.HTTPEnvelope(FnGetRecentlyViewed, "req", "res", getRecent, opt))
 	r.Method(http.MethodGet, "/api/users/{userId}/recently-viewed", getRecent)
+
+	feedbackAPI := a.api(a.partnerFeedback)
+	r.Method(http.MethodPost, "/"+FnPartnerFeedback, protocol.HTTPEnvelope(FnPartnerFeedback, "req", "res", feedbackAPI, opt))
+	r.Method(http.MethodPost, "/api/feedback", feedbackAPI)
+
+	getTrending := a.api(a.getTrending)
+	r.Method(http.MethodPost, "/"+FnGetTrending, protocol.HTTPEnvelope(FnGetTrending, "req", "res", getTrending, opt))
+	r.Method(http.MethodGet, "/api/trending", getTrending)
 
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		protocol.WriteJSON(w, http.StatusNotFound, map[string]string{"error": "no function or route " + r.Method + " " + r.URL.Path})

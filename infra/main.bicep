@@ -357,11 +357,12 @@ var eventGridTopics = {
 var backgroundFunctions = [
   'RecentlyViewed'
   'Trends'
+  'MaterializeTrends'
   'DetectAnomalies'
   'ProductChanges'
   'CaptureRollup'
   'CaptureFileCreated'
-  'OutboxRelay'
+  'RelayOutbox'
   'ReplayDeadLetters'
 ]
 

@@ -45,6 +45,12 @@ func build(ctx context.Context, cfg *settings.Config, log *slog.Logger) (*handle
 	if err != nil {
 		return nil, nil, err
 	}
+	closers = append(closers, az.close)
+	// Publishing: one Publisher per destination, all parking in one outbox (publishing.go).
+	if d.Publishers, err = buildPublishers(cfg, az, embeddedDB, log, &closers); err != nil {
+		closeAll()
+		return nil, nil, err
+	}
 	recentSvc := &recent.Service{TTL: cfg.RecentlyViewedTTL, Concurrency: 1, MaxAttempts: 5}
 	if az.cosmos != nil {
 		recentSvc.Store = az.recentStore()
@@ -66,6 +72,23 @@ func build(ctx context.Context, cfg *settings.Config, log *slog.Logger) (*handle
 		d.DeadLetters = az.deadLetters()
 	} else {
 		d.DeadLetters = &deadletter.Files{Dir: filepath.Join(cfg.DataDir, settings.BlobDeadLetter)}
+	}
+	// Partner feedback (PartnerFeedback); after the publishers, whose feedback twin it reuses locally.
+	if err := buildFeedback(cfg, log, d, az, embeddedDB, &closers); err != nil {
+		closeAll()
+		return nil, nil, fmt.Errorf("partner feedback: %w", err)
+	}
+	// Product changes (ProductChanges): published state + the ProductEventsTopic publisher (products.go).
+	if pub := d.Publishers[settings.ProductTopic]; pub != nil {
+		if d.Products, err = buildProducts(cfg, az, embeddedDB, pub); err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("product changes: %w", err)
+		}
+	}
+	// Trends and anomalies (Trends, MaterializeTrends, GetTrending, DetectAnomalies; trends.go).
+	if err := buildTrends(cfg, az, embeddedDB, d); err != nil {
+		closeAll()
+		return nil, nil, fmt.Errorf("trends: %w", err)
 	}
 	if d.Recent.Store == nil || d.DeadLetters == nil {
 		closeAll()

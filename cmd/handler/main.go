@@ -9,6 +9,8 @@
 //
 //	handler                         serve (what the Functions host runs)
 //	handler replay [-function F] [-poison]   replay dead-lettered events once, then exit
+//	handler relay [-requeue DEST]            re-send the outbox once, then exit
+//	handler seed-products -file F            record existing products' state silently (first deployment)
 package main
 
 import (
@@ -90,6 +92,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // command runs a one-off maintenance command.
 func command(ctx context.Context, args []string, cfg *settings.Config, log *slog.Logger, stderr io.Writer) int {
 	switch args[0] {
+	case "seed-products":
+		return seedProducts(ctx, args[1:], cfg, log, stderr)
+	case "relay":
+		return relayCommand(ctx, args[1:], cfg, log, stderr)
 	case "replay":
 		fs := flag.NewFlagSet("replay", flag.ContinueOnError)
 		fs.SetOutput(stderr)
@@ -112,7 +118,7 @@ func command(ctx context.Context, args []string, cfg *settings.Config, log *slog
 		}
 		return 0
 	default:
-		fmt.Fprintf(stderr, "handler: unknown command %q (want: replay)\n", args[0])
+		fmt.Fprintf(stderr, "handler: unknown command %q (want: replay, relay or seed-products)\n", args[0])
 		return 2
 	}
 }

@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -15,27 +16,39 @@ func decodeBase64(s string) ([]byte, error) {
 
 // DecodeCosmosDocuments decodes a cosmosDBTrigger (extension v4) batch. The change feed's documents
 // arrive encoded three times: Data.<binding> is a JSON string whose content is a JSON string literal
-// whose content is the compact JSON array of documents.
+// whose content is the compact JSON array of documents. The returned documents share one buffer.
 func DecodeCosmosDocuments(req *Request, binding string) ([]json.RawMessage, error) {
 	raw, err := req.Binding(binding)
 	if err != nil {
 		return nil, err
 	}
-	var docs []json.RawMessage
 	cur := []byte(raw)
-	// Peel string layers until the array appears (three in practice; tolerate fewer).
+	// Peel string layers until the array appears (two in practice; tolerate fewer).
 	for range 4 {
-		if len(cur) > 0 && cur[0] == '[' {
-			if err := json.Unmarshal(cur, &docs); err != nil {
+		i := skipWS(cur, 0)
+		if i < len(cur) && cur[i] == '[' {
+			docs := make([]json.RawMessage, 0, 16)
+			end, err := eachElement(cur, i, func(_ int, v []byte) error {
+				if len(v) == 0 || v[0] != '{' {
+					return fmt.Errorf("element is not a document")
+				}
+				docs = append(docs, v)
+				return nil
+			})
+			if err == nil && skipWS(cur, end) != len(cur) {
+				err = fmt.Errorf("data after the array")
+			}
+			if err != nil {
 				return nil, fmt.Errorf("%w: Data.%s: %v", ErrMalformed, binding, err)
 			}
 			return docs, nil
 		}
-		var s string
-		if err := json.Unmarshal(cur, &s); err != nil {
-			return nil, fmt.Errorf("%w: Data.%s: want documents array: %v", ErrMalformed, binding, err)
+		if i >= len(cur) || cur[i] != '"' {
+			return nil, fmt.Errorf("%w: Data.%s: want documents array", ErrMalformed, binding)
 		}
-		cur = []byte(s)
+		if cur, err = appendUnquoted(make([]byte, 0, len(cur)), bytes.TrimRight(cur[i:], " \t\r\n")); err != nil {
+			return nil, fmt.Errorf("%w: Data.%s: %v", ErrMalformed, binding, err)
+		}
 	}
 	return nil, fmt.Errorf("%w: Data.%s: too deeply encoded", ErrMalformed, binding)
 }

@@ -6,10 +6,12 @@
 package settings
 
 import (
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -71,6 +73,14 @@ type Config struct {
 	RecentlyViewedTTL time.Duration
 	CaptureContainer  string
 	PartnerWebhooks   []string
+
+	// PartnerPrincipals maps an Entra application (client) id or service principal object id to a
+	// partner id, for partners calling the feedback API through App Service Authentication
+	// (PARTNER_PRINCIPALS, a JSON object). Empty: Entra callers are not partners.
+	PartnerPrincipals map[string]string
+	// FeedbackRatePerMinute is the feedback requests one partner may make per minute
+	// (FEEDBACK_RATE_LIMIT_PER_MINUTE, default 600).
+	FeedbackRatePerMinute int
 }
 
 // DefaultPort is used when FUNCTIONS_CUSTOMHANDLER_PORT is unset (the host always sets it).
@@ -128,8 +138,40 @@ func Load(getenv func(string) string) (*Config, error) {
 		}
 		c.PartnerWebhooks = append(c.PartnerWebhooks, u)
 	}
+	if c.PartnerPrincipals, err = partnerPrincipals(getenv("PARTNER_PRINCIPALS")); err != nil {
+		return nil, err
+	}
+	if c.FeedbackRatePerMinute, err = intSetting(getenv, "FEEDBACK_RATE_LIMIT_PER_MINUTE", 600, 1, 1000000); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
+
+// partnerPrincipals parses PARTNER_PRINCIPALS: {"<Entra app or object id>":"<partnerId>",...}. A
+// partner id is what follows "partner-" in that partner's function key name: 1 to 64 lower-case
+// letters, digits, '.', '_' or '-', starting with a letter or digit (pkg/feedback.ValidPartnerID).
+func partnerPrincipals(v string) (map[string]string, error) {
+	const name = "PARTNER_PRINCIPALS"
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return map[string]string{}, nil
+	}
+	var m map[string]string
+	if err := json.Unmarshal([]byte(v), &m); err != nil || m == nil {
+		return nil, &Error{name, `want a JSON object mapping Entra application or object ids to partner ids, e.g. {"11111111-2222-3333-4444-555555555555":"acme"}`}
+	}
+	for id, partner := range m {
+		if strings.TrimSpace(id) == "" || strings.TrimSpace(id) != id {
+			return nil, &Error{name, fmt.Sprintf("principal id %q must be non-empty with no surrounding spaces", id)}
+		}
+		if !partnerIDPattern.MatchString(partner) {
+			return nil, &Error{name, fmt.Sprintf("partner id %q (for principal %s) must be 1 to 64 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit", partner, id)}
+		}
+	}
+	return m, nil
+}
+
+var partnerIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
 
 // Modes describes, per service, whether Azure or the embedded default is used (logged at start-up).
 func (c *Config) Modes() []any {
