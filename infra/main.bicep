@@ -307,7 +307,10 @@ var cosmosContainers = [
     name: 'trendAggregates'
     partitionKey: '/pk'
     defaultTtl: -1
-    indexedPaths: []
+    // The materializer lists one partition key (docstore List: WHERE c["pk"] = @pk).
+    indexedPaths: [
+      '/pk/?'
+    ]
   }
   {
     name: 'trendSnapshots'
@@ -323,9 +326,9 @@ var cosmosContainers = [
     name: 'outbox'
     partitionKey: '/topic'
     defaultTtl: -1
+    // The relay lists one destination (docstore List: WHERE c["topic"] = @pk) and orders in memory.
     indexedPaths: [
-      '/createdAt/?'
-      '/nextAttemptAt/?'
+      '/topic/?'
     ]
   }
   {

@@ -1,7 +1,6 @@
 package capture_test
 
 import (
-	"os"
 	"bytes"
 	"encoding/binary"
 	"errors"
@@ -338,12 +337,6 @@ func FuzzReader(f *testing.F) {
 	f.Add(write(f, sampleEvents(3), capture.WriterOptions{Codec: capture.Null}))
 	f.Add([]byte("Obj\x01"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		st := time.Now()
-		defer func() {
-			if time.Since(st) > 500*time.Millisecond {
-				os.WriteFile(fmt.Sprintf("/tmp/slow-%d.bin", time.Now().UnixNano()), b, 0o644)
-			}
-		}()
 		_, err := readAll(b, capture.ReaderOptions{Size: int64(len(b)), MaxBlockBytes: 1 << 20})
 		if err != nil && !errors.Is(err, capture.ErrCorrupt) {
 			t.Fatalf("%v is neither nil nor ErrCorrupt", err)

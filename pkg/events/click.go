@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/contoso/eventpipeline/pkg/jsonscan"
 )
 
 // Click is one clickstream CloudEvent, decoded to what the consumers need.
@@ -100,23 +102,23 @@ func DecodeClick(body []byte, props Properties, fallback time.Time) (Click, erro
 // scan reads a structured CloudEvent's attributes. A body that is not valid JSON is ErrNotJSON; an
 // attribute that is not a string is ErrNotCloudEvent.
 func (s *structured) scan(body []byte) error {
-	sc := scanner{b: body}
+	sc := jsonscan.New(body)
 	attr := func(dst *string, name string) error {
-		if sc.peek() == 'n' {
-			return sc.lit("null")
+		if sc.Peek() == 'n' {
+			return sc.Literal("null")
 		}
-		if sc.peek() != '"' {
-			if sc.value(1) != nil {
-				return errJSON
+		if sc.Peek() != '"' {
+			if sc.Value() != nil {
+				return jsonscan.ErrSyntax
 			}
 			return fmt.Errorf("%w: attribute %s is not a string", ErrNotCloudEvent, name)
 		}
-		v, err := sc.text()
+		v, err := sc.Text()
 		*dst = v
 		return err
 	}
 	var attrErr error
-	err := sc.object(0, func(key []byte, esc bool) error {
+	err := sc.Object(func(key []byte, esc bool) error {
 		var err error
 		switch string(key) {
 		case "specversion":
@@ -134,19 +136,19 @@ func (s *structured) scan(body []byte) error {
 		case "data_base64":
 			err = attr(&s.DataBase64, "data_base64")
 		case "data":
-			sc.ws()
-			start := sc.i
-			if err := sc.value(1); err != nil {
+			sc.WS()
+			start := sc.I
+			if err := sc.Value(); err != nil {
 				return err
 			}
-			if v := body[start:sc.i]; string(v) != "null" {
+			if v := body[start:sc.I]; string(v) != "null" {
 				s.Data = v
 			}
 			return nil
 		default:
-			return sc.value(1)
+			return sc.Value()
 		}
-		if err != nil && !errors.Is(err, errJSON) {
+		if err != nil && !errors.Is(err, jsonscan.ErrSyntax) {
 			// Keep scanning so that invalid JSON later in the body is still reported as such.
 			if attrErr == nil {
 				attrErr = err
@@ -156,10 +158,10 @@ func (s *structured) scan(body []byte) error {
 		return err
 	})
 	if err == nil {
-		err = sc.end()
+		err = sc.End()
 	}
 	if err != nil {
-		return fmt.Errorf("%w: %v at offset %d", ErrNotJSON, err, sc.i)
+		return fmt.Errorf("%w: %v at offset %d", ErrNotJSON, err, sc.I)
 	}
 	return attrErr
 }
@@ -167,23 +169,23 @@ func (s *structured) scan(body []byte) error {
 // scanData reads the click fields of a data object.
 func scanData(data []byte) (clickData, error) {
 	var d clickData
-	sc := scanner{b: data}
+	sc := jsonscan.New(data)
 	field := func(dst *string, name string) error {
-		switch sc.peek() {
+		switch sc.Peek() {
 		case 'n':
-			return sc.lit("null")
+			return sc.Literal("null")
 		case '"':
-			v, err := sc.text()
+			v, err := sc.Text()
 			*dst = v
 			return err
 		}
-		if err := sc.value(1); err != nil {
+		if err := sc.Value(); err != nil {
 			return err
 		}
 		return fmt.Errorf("%w: %s is not a string", ErrBadData, name)
 	}
 	var fieldErr error
-	err := sc.object(0, func(key []byte, esc bool) error {
+	err := sc.Object(func(key []byte, esc bool) error {
 		var err error
 		switch string(key) {
 		case "userId":
@@ -197,9 +199,9 @@ func scanData(data []byte) (clickData, error) {
 		case "page":
 			err = field(&d.Page, "page")
 		default:
-			return sc.value(1)
+			return sc.Value()
 		}
-		if err != nil && !errors.Is(err, errJSON) {
+		if err != nil && !errors.Is(err, jsonscan.ErrSyntax) {
 			if fieldErr == nil {
 				fieldErr = err
 			}
@@ -208,7 +210,7 @@ func scanData(data []byte) (clickData, error) {
 		return err
 	})
 	if err == nil {
-		err = sc.end()
+		err = sc.End()
 	}
 	if err != nil {
 		return d, fmt.Errorf("%w: %v", ErrBadData, err)
