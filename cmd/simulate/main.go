@@ -76,6 +76,8 @@ func run() error {
 	ctx := context.Background()
 
 	cfg := clickgen.Default()
+	// The clicks end now, so that the trends windows (which end at the current minute) show them.
+	cfg.Start = time.Now().UTC().Add(-time.Duration(o.clicks) * cfg.Rate)
 	fmt.Printf("\n== clickstream: %d events over %d partitions, batches of %d (%.0f%% anonymous, %.1f%% malformed, %.0f%% binary mode)\n",
 		o.clicks, cfg.Partitions, o.batch, cfg.AnonymousRate*100, cfg.MalformedRate*100, cfg.BinaryRate*100)
 	st, err := sendClickstream(ctx, host, cfg, o)
@@ -101,11 +103,21 @@ func run() error {
 			return err
 		}
 	}
+	if err := showTrending(ctx, host); err != nil {
+		return err
+	}
+	if err := showProductChanges(ctx, host, o.data, h.partner); err != nil {
+		return err
+	}
+	if err := showFeedback(ctx, host, o.data); err != nil {
+		return err
+	}
 	fmt.Printf("\nhandler log: %s\n", h.logPath)
 	return nil
 }
 
 type handlerProc struct {
+	partner *partner
 	cmd     *exec.Cmd
 	url     string
 	logPath string
@@ -132,15 +144,17 @@ func startHandler(o options) (*handlerProc, error) {
 		return nil, err
 	}
 	abs, _ := filepath.Abs(o.data)
+	p := newPartner()
 	cmd := exec.Command(o.handler)
 	cmd.Env = append(os.Environ(), "FUNCTIONS_CUSTOMHANDLER_PORT="+strconv.Itoa(port), "LOCAL_DATA_DIR="+abs,
+		"LOCAL_PARTNER_WEBHOOKS="+p.srv.URL+"/events",
 		"FUNCTIONS_CUSTOMHANDLER_WORKER_ID=simulate", "FUNCTIONS_APP_ROOT_PATH="+filepath.Dir(o.handler))
 	cmd.Stdout, cmd.Stderr = logf, logf
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s (run `make build` first): %w", o.handler, err)
 	}
-	h := &handlerProc{cmd: cmd, url: "http://127.0.0.1:" + strconv.Itoa(port), logPath: logPath}
+	h := &handlerProc{partner: p, cmd: cmd, url: "http://127.0.0.1:" + strconv.Itoa(port), logPath: logPath}
 	for {
 		res, err := http.Get(h.url + "/")
 		if err == nil {
@@ -215,7 +229,8 @@ func sendClickstream(ctx context.Context, host *hostsim.Client, cfg clickgen.Con
 		perPartition[p] = append(perPartition[p], hostsim.Event{Body: ev.Body, Properties: ev.Properties, PartitionKey: key,
 			SequenceNumber: seqs[p], Offset: seqs[p] * 512, EnqueuedTime: ev.Time.Add(150 * time.Millisecond)})
 	}
-	consumers := []struct{ function, group string }{{"RecentlyViewed", "recently-viewed"}}
+	// Two consumer groups read the hub independently, as in Azure.
+	consumers := []struct{ function, group string }{{"RecentlyViewed", "recently-viewed"}, {"Trends", "trends"}}
 	var sent, invocations, redelivered atomic.Int64
 	total := int64(o.clicks * len(consumers))
 	start := time.Now()
