@@ -14,6 +14,9 @@ import (
 // stock, and for changes (updated, price.changed, availability.changed) the fields that changed
 // with their previously published values. docs/schemas/com.contoso.product.*.v1.json describe it.
 type EventData struct {
+	// ID repeats the product id under the document's own field name, so a partner finds every public
+	// field of the product document under its name (productId is kept for consumers of v1).
+	ID string `json:"id"`
 	Product
 	InStock       bool           `json:"inStock"`
 	ChangedFields []string       `json:"changedFields,omitempty"`
@@ -35,7 +38,7 @@ func Events(c *Change, v Version) ([]event.Event, error) {
 	}
 	out := make([]event.Event, 0, len(c.Types))
 	for _, t := range c.Types {
-		data := EventData{Product: c.Product, InStock: c.Product.InStock()}
+		data := EventData{ID: c.Product.ID, Product: c.Product, InStock: c.Product.InStock()}
 		switch t {
 		case TypeUpdated:
 			data.ChangedFields, data.Previous = c.Changed, c.Previous
