@@ -18,6 +18,7 @@ import (
 
 	"github.com/contoso/eventpipeline/pkg/azure/blob"
 	"github.com/contoso/eventpipeline/pkg/deadletter"
+	"github.com/contoso/eventpipeline/pkg/embedded"
 	"github.com/contoso/eventpipeline/pkg/hostsim"
 	"github.com/contoso/eventpipeline/pkg/protocol"
 	"github.com/contoso/eventpipeline/pkg/settings"
@@ -192,8 +193,20 @@ func TestUnreachableServiceDoesNotStopStartup(t *testing.T) {
 	if res.Status != 200 {
 		t.Fatalf("last retry status %d: %s", res.Status, res.Raw)
 	}
+	// The embedded dead-letter store is a document log under LOCAL_DATA_DIR: read it once the
+	// handler has stopped (and flushed).
+	p.stop()
+	db, err := embedded.Open(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	c, err := embedded.NewCollection[deadletter.Record](db, settings.BlobDeadLetter)
+	if err != nil {
+		t.Fatal(err)
+	}
 	n := 0
-	(&deadletter.Files{Dir: filepath.Join(data, "deadletter")}).List(context.Background(), "RecentlyViewed", func(r deadletter.Record) error {
+	(&deadletter.Docs{C: c}).List(context.Background(), "RecentlyViewed", func(r deadletter.Record) error {
 		if r.Kind == deadletter.KindParked {
 			n++
 		}

@@ -29,6 +29,7 @@ import (
 
 	"github.com/contoso/eventpipeline/pkg/clickgen"
 	"github.com/contoso/eventpipeline/pkg/deadletter"
+	"github.com/contoso/eventpipeline/pkg/embedded"
 	"github.com/contoso/eventpipeline/pkg/hostsim"
 	"github.com/contoso/eventpipeline/pkg/protocol"
 )
@@ -87,10 +88,6 @@ func run() error {
 	fmt.Printf("   sent %d events in %d invocations (%d redelivered) in %v: %.0f events/s end to end\n",
 		st.events, st.invocations, st.redelivered, st.elapsed.Round(time.Millisecond), float64(st.events)/st.elapsed.Seconds())
 
-	fmt.Printf("\n== dead-letter store (%s)\n", filepath.Join(o.data, "deadletter"))
-	if err := showDeadLetters(ctx, o); err != nil {
-		return err
-	}
 
 	fmt.Printf("\n== what the site shows: GET /api/users/{id}/recently-viewed (through the host's envelope)\n")
 	for _, v := range st.topViewers(3, true) {
@@ -110,6 +107,12 @@ func run() error {
 		return err
 	}
 	if err := showFeedback(ctx, host, o.data); err != nil {
+		return err
+	}
+	// The embedded dead-letter store is a document log the handler owns: read it once it stopped.
+	h.stop()
+	fmt.Printf("\n== dead-letter store (embedded: %s)\n", filepath.Join(o.data, "docs", "deadletter.jsonl"))
+	if err := showDeadLetters(ctx, o); err != nil {
 		return err
 	}
 	fmt.Printf("\nhandler log: %s\n", h.logPath)
@@ -291,14 +294,23 @@ func sendClickstream(ctx context.Context, host *hostsim.Client, cfg clickgen.Con
 }
 
 func showDeadLetters(ctx context.Context, o options) error {
-	s := &deadletter.Files{Dir: filepath.Join(o.data, "deadletter")}
+	db, err := embedded.Open(o.data)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	c, err := embedded.NewCollection[deadletter.Record](db, "deadletter")
+	if err != nil {
+		return err
+	}
+	s := &deadletter.Docs{C: c, Functions: []string{"RecentlyViewed", "Trends", "ProductChanges"}}
 	reasons := map[string]int{}
 	n := 0
 	var sample *deadletter.Record
-	err := s.List(ctx, "", func(r deadletter.Record) error {
+	err = s.List(ctx, "", func(r deadletter.Record) error {
 		n++
 		reason, _, _ := strings.Cut(r.Reason, ":")
-		reasons[reason]++
+		reasons[r.Function+": "+r.Kind+": "+reason]++
 		if sample == nil {
 			sample = &r
 		}
@@ -307,10 +319,8 @@ func showDeadLetters(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("   %d malformed events dead-lettered (the rest of their batches was processed)\n", n)
-	for reason, c := range reasons {
-		fmt.Printf("   %6d  %s\n", c, reason)
-	}
+	fmt.Printf("   %d records (each consumer keeps its own; the rest of every batch was processed):\n", n)
+	printCounts(reasons)
 	if sample != nil {
 		fmt.Printf("   e.g. partition %s sequence %d enqueued %s: %q\n", sample.Partition, sample.SequenceNumber, sample.EnqueuedTime.Format(time.RFC3339), truncate(sample.Body, 60))
 	}

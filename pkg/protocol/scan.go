@@ -33,28 +33,23 @@ func skipWS(b []byte, i int) int {
 }
 
 // skipString returns the index after the string starting at b[i] == '"', and whether it contains
-// escapes.
+// escapes. A plain byte loop: the host's double-encoded payloads have an escape every few bytes, so
+// searching for the next quote or backslash (bytes.IndexAny) stopped almost as often and cost more.
 func skipString(b []byte, i int) (int, bool, error) {
 	if i >= len(b) || b[i] != '"' {
 		return 0, false, syntaxErr(b, i, "want string")
 	}
 	escaped := false
-	j := i + 1
-	for {
-		k := bytes.IndexAny(b[j:], "\"\\")
-		if k < 0 {
-			return 0, false, syntaxErr(b, i, "unterminated string")
-		}
-		j += k
-		if b[j] == '"' {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '"':
 			return j + 1, escaped, nil
-		}
-		escaped = true
-		j += 2 // the backslash and the escaped byte (\uXXXX: the hex digits contain no quote)
-		if j > len(b) {
-			return 0, false, syntaxErr(b, i, "unterminated string")
+		case '\\':
+			escaped = true
+			j++ // the escaped byte (\uXXXX: the hex digits contain no quote)
 		}
 	}
+	return 0, false, syntaxErr(b, i, "unterminated string")
 }
 
 // skipValue returns the index after the JSON value that starts at or after b[i].
