@@ -193,25 +193,13 @@ func TestUnreachableServiceDoesNotStopStartup(t *testing.T) {
 	if res.Status != 200 {
 		t.Fatalf("last retry status %d: %s", res.Status, res.Raw)
 	}
-	// The embedded dead-letter store is a document log under LOCAL_DATA_DIR: read it once the
-	// handler has stopped (and flushed).
 	p.stop()
-	db, err := embedded.Open(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	c, err := embedded.NewCollection[deadletter.Record](db, settings.BlobDeadLetter)
-	if err != nil {
-		t.Fatal(err)
-	}
 	n := 0
-	(&deadletter.Docs{C: c}).List(context.Background(), "RecentlyViewed", func(r deadletter.Record) error {
+	for _, r := range localDeadLetters(t, data, "RecentlyViewed") {
 		if r.Kind == deadletter.KindParked {
 			n++
 		}
-		return nil
-	})
+	}
 	if n != 1 {
 		t.Fatalf("%d parked records, want 1", n)
 	}
@@ -291,4 +279,27 @@ func BenchmarkStartToReady(b *testing.B) {
 		cmd.Wait()
 	}
 	b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "ms-to-ready")
+}
+
+// localDeadLetters reads the embedded dead-letter store (a document log under LOCAL_DATA_DIR) of a
+// handler that has stopped (and flushed).
+func localDeadLetters(t *testing.T, data, function string) []deadletter.Record {
+	t.Helper()
+	db, err := embedded.Open(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	c, err := embedded.NewCollection[deadletter.Record](db, settings.BlobDeadLetter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []deadletter.Record
+	if err := (&deadletter.Docs{C: c}).List(context.Background(), function, func(r deadletter.Record) error {
+		recs = append(recs, r)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return recs
 }

@@ -68,8 +68,9 @@ func TestProductsEmbedded(t *testing.T) {
 	dir := t.TempDir()
 	p := start(t, "LOCAL_DATA_DIR="+dir)
 	productsFlow(t, p, dir)
-	if _, err := os.Stat(filepath.Join(dir, "deadletter", "ProductChanges")); err != nil {
-		t.Fatalf("invalid product not dead-lettered: %v", err)
+	p.stop()
+	if recs := localDeadLetters(t, dir, "ProductChanges"); len(recs) == 0 {
+		t.Fatal("invalid product not dead-lettered")
 	}
 }
 
