@@ -82,11 +82,12 @@ func BenchmarkRecentlyViewed(b *testing.B) {
 	}
 	defer db.Close()
 	coll, _ := embedded.NewCollection[recent.List](db, "recentlyViewed")
+	dead, _ := embedded.NewCollection[deadletter.Record](db, "deadletter")
 	store := &countingStore{Store: coll}
 	h := handlers.New(handlers.Deps{
 		Log:         slog.New(slog.NewJSONHandler(io.Discard, nil)),
 		Recent:      &recent.Service{Store: store, TTL: 30 * 24 * time.Hour, Concurrency: 1, MaxAttempts: 5},
-		DeadLetters: &deadletter.Files{Dir: b.TempDir()},
+		DeadLetters: &deadletter.Docs{C: dead}, // as cmd/handler wires the embedded default
 	})
 	b.SetBytes(int64(bytesTotal / len(envs)))
 	b.ReportAllocs()

@@ -1,9 +1,11 @@
 package protocol
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -60,9 +62,15 @@ func DecodeEventHubBatch(req *Request, binding string, binary bool) (*EventHubBa
 	if err != nil {
 		return nil, err
 	}
-	arr, err := stringHoldingJSON(raw)
+	scratch := scratchPool.Get().(*[]byte)
+	defer scratchPool.Put(scratch)
+	// The array text is only needed while the bodies are copied out of it (into arena).
+	arr, inScratch, err := stringHoldingJSONInto((*scratch)[:0], raw)
 	if err != nil {
 		return nil, fmt.Errorf("%w: Data.%s: want a string holding a JSON array: %v", ErrMalformed, binding, err)
+	}
+	if inScratch {
+		*scratch = arr[:0] // keep the grown buffer for the next batch
 	}
 	b := &EventHubBatch{Events: make([]EventHubEvent, 0, 64)}
 	arena := make([]byte, 0, len(arr)) // unescaped bodies are never longer than their escaped text
@@ -83,7 +91,10 @@ func DecodeEventHubBatch(req *Request, binding string, binary bool) (*EventHubBa
 				ev.Body = body
 			}
 		} else {
-			ev.Body = el
+			// A parsed body (no dataType): copy it out of the scratch buffer too.
+			start := len(arena)
+			arena = append(arena, el...)
+			ev.Body = arena[start:len(arena):len(arena)]
 		}
 		b.Events = append(b.Events, ev)
 		return nil
@@ -100,21 +111,44 @@ func DecodeEventHubBatch(req *Request, binding string, binary bool) (*EventHubBa
 // stringHoldingJSON returns the JSON text held by a metadata or data value the host sent as a string
 // (or the value itself when a host sent the JSON directly).
 func stringHoldingJSON(raw []byte) ([]byte, error) {
-	i := skipWS(raw, 0)
-	if i < len(raw) && raw[i] == '"' {
-		return appendUnquoted(make([]byte, 0, len(raw)), raw[i:])
-	}
-	return raw, nil
+	out, _, err := stringHoldingJSONInto(make([]byte, 0, len(raw)), raw)
+	return out, err
 }
 
+// stringHoldingJSONInto is stringHoldingJSON appending to dst; inDst says whether the result is in
+// dst (false: it is raw itself).
+func stringHoldingJSONInto(dst, raw []byte) ([]byte, bool, error) {
+	i := skipWS(raw, 0)
+	if i < len(raw) && raw[i] == '"' {
+		out, err := appendUnquoted(dst, raw[i:])
+		return out, true, err
+	}
+	return raw, false, nil
+}
+
+// scratchPool holds buffers for text that is parsed and dropped within one decode.
+var scratchPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+
 // metaArray calls fn for each element of the Metadata array key; it reports how many there were, or
-// -1 when the key is absent.
-func (r *Request) metaArray(key string, fn func(i int, v []byte) error) (int, error) {
+// -1 when the key is absent. Unless keep, the elements are only valid during fn.
+func (r *Request) metaArray(key string, keep bool, fn func(i int, v []byte) error) (int, error) {
 	raw, ok := r.Metadata[key]
 	if !ok || string(raw) == "null" {
 		return -1, nil
 	}
-	arr, err := stringHoldingJSON(raw)
+	var arr []byte
+	var err error
+	if keep {
+		arr, err = stringHoldingJSON(raw)
+	} else {
+		scratch := scratchPool.Get().(*[]byte)
+		defer scratchPool.Put(scratch)
+		var inScratch bool
+		arr, inScratch, err = stringHoldingJSONInto((*scratch)[:0], raw)
+		if inScratch {
+			*scratch = arr[:0]
+		}
+	}
 	if err != nil {
 		return 0, fmt.Errorf("%w: Metadata.%s: %v", ErrMalformed, key, err)
 	}
@@ -147,7 +181,7 @@ func (b *EventHubBatch) decodeMetadata(req *Request) error {
 		}
 		return nil
 	}
-	got, err := req.metaArray("SequenceNumberArray", func(i int, v []byte) error {
+	got, err := req.metaArray("SequenceNumberArray", false, func(i int, v []byte) error {
 		if i >= n {
 			return nil
 		}
@@ -158,7 +192,7 @@ func (b *EventHubBatch) decodeMetadata(req *Request) error {
 	if err := check("SequenceNumberArray", got, err); err != nil {
 		return err
 	}
-	got, err = req.metaArray("EnqueuedTimeUtcArray", func(i int, v []byte) error {
+	got, err = req.metaArray("EnqueuedTimeUtcArray", false, func(i int, v []byte) error {
 		if i >= n {
 			return nil
 		}
@@ -175,13 +209,13 @@ func (b *EventHubBatch) decodeMetadata(req *Request) error {
 		}
 		return nil
 	}
-	if got, err = req.metaArray("OffsetStringArray", offsets); err == nil && got < 0 {
-		got, err = req.metaArray("OffsetArray", offsets)
+	if got, err = req.metaArray("OffsetStringArray", false, offsets); err == nil && got < 0 {
+		got, err = req.metaArray("OffsetArray", false, offsets)
 	}
 	if err := check("OffsetArray", got, err); err != nil {
 		return err
 	}
-	got, err = req.metaArray("PartitionKeyArray", func(i int, v []byte) error {
+	got, err = req.metaArray("PartitionKeyArray", false, func(i int, v []byte) error {
 		if i < n && v[0] == '"' {
 			b.Events[i].PartitionKey = scalarText(v)
 		}
@@ -190,7 +224,7 @@ func (b *EventHubBatch) decodeMetadata(req *Request) error {
 	if err := check("PartitionKeyArray", got, err); err != nil {
 		return err
 	}
-	got, err = req.metaArray("PropertiesArray", func(i int, v []byte) error {
+	got, err = req.metaArray("PropertiesArray", true, func(i int, v []byte) error {
 		if i < n {
 			b.Events[i].properties = v
 		}
@@ -269,13 +303,15 @@ func fastTime(s []byte) (time.Time, bool) {
 // scalarText renders a JSON string or number as its text (offsets are strings in newer extensions
 // and numbers in older ones).
 func scalarText(raw json.RawMessage) string {
+	if n := len(raw); n >= 2 && raw[0] == '"' && raw[n-1] == '"' && bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw[1 : n-1])
+	}
+	if len(raw) > 0 && (raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9') {
+		return string(raw)
+	}
 	var s string
 	if json.Unmarshal(raw, &s) == nil {
 		return s
-	}
-	var n json.Number
-	if json.Unmarshal(raw, &n) == nil {
-		return n.String()
 	}
 	return ""
 }

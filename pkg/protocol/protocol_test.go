@@ -302,3 +302,22 @@ func TestHTTPEnvelope(t *testing.T) {
 		t.Fatalf("statusCode not a string: %s", w.Body)
 	}
 }
+
+// TestDecodedBodiesOutliveScratchBuffers: bodies must not point into buffers reused by later decodes.
+func TestDecodedBodiesOutliveScratchBuffers(t *testing.T) {
+	first, err := protocol.DecodeEventHubBatch(load(t, "eventhub-many.json"), "events", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := string(first.Events[0].Body)
+	for range 5 {
+		other := `{"Data":{"events":"[{\"zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz\":1}]"},"Metadata":{"SequenceNumberArray":"[1]"}}`
+		req, _ := protocol.DecodeRequest([]byte(other))
+		if _, err := protocol.DecodeEventHubBatch(req, "events", false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := string(first.Events[0].Body); got != want {
+		t.Fatalf("first batch's body changed to %q", got)
+	}
+}
