@@ -19,6 +19,7 @@ import (
 	"github.com/contoso/eventpipeline/pkg/catalog"
 	"github.com/contoso/eventpipeline/pkg/deadletter"
 	"github.com/contoso/eventpipeline/pkg/feedback"
+	"github.com/contoso/eventpipeline/pkg/jobs"
 	"github.com/contoso/eventpipeline/pkg/protocol"
 	"github.com/contoso/eventpipeline/pkg/publish"
 	"github.com/contoso/eventpipeline/pkg/recent"
@@ -44,6 +45,10 @@ type Deps struct {
 	// trending; Anomalies is the DetectAnomalies job (it publishes to AnalyticsEventsTopic).
 	Trends    *trends.Service
 	Anomalies *anomaly.Job
+	// Rollup is the daily clickstream rollup from Event Hubs Capture (CaptureRollup, CaptureFileCreated,
+	// `handler rollup`); Recommendations serves GetRecommendations (nil: the functions fail / answer 503).
+	Rollup          *jobs.Rollup
+	Recommendations *jobs.Recommender
 }
 
 // Function names: each is a folder under functions/ and the route the host calls.
@@ -58,12 +63,17 @@ const (
 	FnGetTrending       = "GetTrending"
 	FnMaterializeTrends = "MaterializeTrends"
 	FnDetectAnomalies   = "DetectAnomalies"
+	// Batch jobs on Event Hubs Capture (docs/batch-jobs.md).
+	FnCaptureRollup      = "CaptureRollup"
+	FnCaptureFileCreated = "CaptureFileCreated"
+	FnGetRecommendations = "GetRecommendations"
 )
 
 // Functions lists every function the router serves (a test keeps it equal to functions/*).
 func Functions() []string {
 	return []string{FnRecentlyViewed, FnGetRecentlyViewed, FnReplayDeadLetters, FnProductChanges, FnRelayOutbox, FnPartnerFeedback,
-		FnTrends, FnGetTrending, FnMaterializeTrends, FnDetectAnomalies}
+		FnTrends, FnGetTrending, FnMaterializeTrends, FnDetectAnomalies,
+		FnCaptureRollup, FnCaptureFileCreated, FnGetRecommendations}
 }
 
 // app holds the dependencies of every function handler.
@@ -92,6 +102,8 @@ func New(d Deps) http.Handler {
 	r.Method(http.MethodPost, "/"+FnTrends, protocol.Handler(FnTrends, a.trends, opt))
 	r.Method(http.MethodPost, "/"+FnMaterializeTrends, protocol.Handler(FnMaterializeTrends, a.materializeTrends, opt))
 	r.Method(http.MethodPost, "/"+FnDetectAnomalies, protocol.Handler(FnDetectAnomalies, a.detectAnomalies, opt))
+	r.Method(http.MethodPost, "/"+FnCaptureRollup, protocol.Handler(FnCaptureRollup, a.captureRollup, opt))
+	r.Method(http.MethodPost, "/"+FnCaptureFileCreated, protocol.Handler(FnCaptureFileCreated, a.captureFileCreated, opt))
 
 	getRecent := a.api(a.getRecentlyViewed)
 	r.Method(http.MethodPost, "/"+FnGetRecentlyViewed, protocol.HTTPEnvelope(FnGetRecentlyViewed, "req", "res", getRecent, opt))
@@ -104,6 +116,10 @@ func New(d Deps) http.Handler {
 	getTrending := a.api(a.getTrending)
 	r.Method(http.MethodPost, "/"+FnGetTrending, protocol.HTTPEnvelope(FnGetTrending, "req", "res", getTrending, opt))
 	r.Method(http.MethodGet, "/api/trending", getTrending)
+
+	getRecommendations := a.api(a.getRecommendations)
+	r.Method(http.MethodPost, "/"+FnGetRecommendations, protocol.HTTPEnvelope(FnGetRecommendations, "req", "res", getRecommendations, opt))
+	r.Method(http.MethodGet, "/api/products/{productId}/recommendations", getRecommendations)
 
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		protocol.WriteJSON(w, http.StatusNotFound, map[string]string{"error": "no function or route " + r.Method + " " + r.URL.Path})

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"time"
 
 	"github.com/contoso/eventpipeline/handlers"
@@ -71,7 +70,17 @@ func build(ctx context.Context, cfg *settings.Config, log *slog.Logger) (*handle
 	if az.blob != nil {
 		d.DeadLetters = az.deadLetters()
 	} else {
-		d.DeadLetters = &deadletter.Files{Dir: filepath.Join(cfg.DataDir, settings.BlobDeadLetter)}
+		db, err := embeddedDB()
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		c, err := embedded.NewCollection[deadletter.Record](db, settings.BlobDeadLetter)
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		d.DeadLetters = &deadletter.Docs{C: c, Functions: handlers.Functions()}
 	}
 	// Partner feedback (PartnerFeedback); after the publishers, whose feedback twin it reuses locally.
 	if err := buildFeedback(cfg, log, d, az, embeddedDB, &closers); err != nil {
@@ -89,6 +98,11 @@ func build(ctx context.Context, cfg *settings.Config, log *slog.Logger) (*handle
 	if err := buildTrends(cfg, az, embeddedDB, d); err != nil {
 		closeAll()
 		return nil, nil, fmt.Errorf("trends: %w", err)
+	}
+	// Batch jobs on Capture (CaptureRollup, CaptureFileCreated, GetRecommendations; jobs.go).
+	if err := buildJobs(cfg, az, embeddedDB, d); err != nil {
+		closeAll()
+		return nil, nil, fmt.Errorf("batch jobs: %w", err)
 	}
 	if d.Recent.Store == nil || d.DeadLetters == nil {
 		closeAll()

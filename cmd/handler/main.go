@@ -11,6 +11,7 @@
 //	handler replay [-function F] [-poison]   replay dead-lettered events once, then exit
 //	handler relay [-requeue DEST]            re-send the outbox once, then exit
 //	handler seed-products -file F            record existing products' state silently (first deployment)
+//	handler rollup [-day YYYY-MM-DD] [-reprocess]   complete (again) a UTC day of the Capture rollup
 package main
 
 import (
@@ -96,6 +97,8 @@ func command(ctx context.Context, args []string, cfg *settings.Config, log *slog
 		return seedProducts(ctx, args[1:], cfg, log, stderr)
 	case "relay":
 		return relayCommand(ctx, args[1:], cfg, log, stderr)
+	case "rollup":
+		return rollup(ctx, args[1:], cfg, log, stderr)
 	case "replay":
 		fs := flag.NewFlagSet("replay", flag.ContinueOnError)
 		fs.SetOutput(stderr)
@@ -118,7 +121,7 @@ func command(ctx context.Context, args []string, cfg *settings.Config, log *slog
 		}
 		return 0
 	default:
-		fmt.Fprintf(stderr, "handler: unknown command %q (want: replay, relay or seed-products)\n", args[0])
+		fmt.Fprintf(stderr, "handler: unknown command %q (want: replay, relay, rollup or seed-products)\n", args[0])
 		return 2
 	}
 }

@@ -88,7 +88,6 @@ func run() error {
 	fmt.Printf("   sent %d events in %d invocations (%d redelivered) in %v: %.0f events/s end to end\n",
 		st.events, st.invocations, st.redelivered, st.elapsed.Round(time.Millisecond), float64(st.events)/st.elapsed.Seconds())
 
-
 	fmt.Printf("\n== what the site shows: GET /api/users/{id}/recently-viewed (through the host's envelope)\n")
 	for _, v := range st.topViewers(3, true) {
 		if err := showRecent(ctx, host, v); err != nil {

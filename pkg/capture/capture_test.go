@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/contoso/eventpipeline/pkg/capture"
+	"github.com/contoso/eventpipeline/pkg/capture/capturetest"
 	"github.com/contoso/eventpipeline/pkg/protocol"
 )
 
@@ -271,6 +272,21 @@ func FuzzFileCreated(f *testing.F) {
 		}
 		if fc.EventCount < 0 || fc.SizeInBytes < 0 {
 			t.Fatalf("negative counts accepted: %+v", fc)
+		}
+	})
+}
+
+func TestDirContract(t *testing.T) {
+	capturetest.Run(t, func(t *testing.T) (capture.Source, capturetest.Writer) {
+		d := capture.Dir{Root: t.TempDir()}
+		return d, func(t *testing.T, name string, data []byte) {
+			p := filepath.Join(d.Root, filepath.FromSlash(name))
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
 		}
 	})
 }

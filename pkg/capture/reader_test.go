@@ -343,3 +343,38 @@ func FuzzReader(f *testing.F) {
 		}
 	})
 }
+
+// NextBatch returns what Next returns, in batches whose bodies stay intact until the next batch.
+func TestNextBatchMatchesNext(t *testing.T) {
+	b := write(t, sampleEvents(1234), capture.WriterOptions{BlockRecords: 100})
+	want, err := readAll(b, capture.ReaderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd, err := capture.NewReader(bytes.NewReader(b), capture.ReaderOptions{Size: int64(len(b))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := make([]capture.Record, 97)
+	var got []capture.Record
+	for {
+		n := rd.NextBatch(batch)
+		if n == 0 {
+			break
+		}
+		// Every body of the batch is still what was written when the batch is complete.
+		for i := range n {
+			if diff := cmp.Diff(want[len(got)+i], batch[i]); diff != "" {
+				t.Fatalf("record %d (-Next +NextBatch):\n%s", len(got)+i, diff)
+			}
+		}
+		for i := range n {
+			r := batch[i]
+			r.Body = bytes.Clone(r.Body)
+			got = append(got, r)
+		}
+	}
+	if rd.Err() != nil || len(got) != len(want) {
+		t.Fatalf("%d records, err %v; want %d", len(got), rd.Err(), len(want))
+	}
+}

@@ -152,7 +152,14 @@ func skippable(s avro.Schema, depth int) error {
 	return fmt.Errorf("unsupported schema type %s", s.Type())
 }
 
-func decodeRecord(r *avro.Reader, plan []fieldOp, rec *Record) error {
+// recordBuffers is where decodeRecord puts what it reads: bodies in an arena when batching (nil:
+// each body allocated), the enqueued time's text reused while it does not change.
+type recordBuffers struct {
+	arena   *arena
+	enqText []byte
+}
+
+func decodeRecord(r *avro.Reader, plan []fieldOp, rec *Record, buf *recordBuffers) error {
 	budget := maxValues
 	for i := range plan {
 		op := &plan[i]
@@ -162,7 +169,16 @@ func decodeRecord(r *avro.Reader, plan []fieldOp, rec *Record) error {
 		case opOffset:
 			rec.Offset = r.ReadString()
 		case opEnqueuedTime:
-			rec.EnqueuedTimeUtc = r.ReadString()
+			// Capture writes whole seconds: consecutive records mostly carry the same text, so the
+			// previous string is kept instead of allocating an equal one.
+			b, err := readValue(r, buf.enqText[:0])
+			if err != nil {
+				return fmt.Errorf("EnqueuedTimeUtc: %w", err)
+			}
+			buf.enqText = b
+			if string(b) != rec.EnqueuedTimeUtc {
+				rec.EnqueuedTimeUtc = string(b)
+			}
 		case opProperties:
 			m, err := readProperties(r, op, &budget)
 			if err != nil {
@@ -178,7 +194,11 @@ func decodeRecord(r *avro.Reader, plan []fieldOp, rec *Record) error {
 				}
 			}
 			if t == avro.Bytes {
-				rec.Body = r.ReadBytes()
+				b, err := readBody(r, buf.arena)
+				if err != nil {
+					return fmt.Errorf("Body: %w", err)
+				}
+				rec.Body = b
 			}
 		case opSkip:
 			if err := skip(r, op.schema, &budget, 0); err != nil {
@@ -190,6 +210,74 @@ func decodeRecord(r *avro.Reader, plan []fieldOp, rec *Record) error {
 		}
 	}
 	return nil
+}
+
+// readValue reads a string or bytes value into dst (grown as needed).
+func readValue(r *avro.Reader, dst []byte) ([]byte, error) {
+	n := r.ReadLong()
+	if r.Error != nil {
+		return dst, r.Error
+	}
+	if n < 0 || n > maxValueBytes {
+		return dst, fmt.Errorf("a string or bytes of %d bytes", n)
+	}
+	if cap(dst) < int(n) {
+		dst = make([]byte, n)
+	}
+	dst = dst[:n]
+	r.Read(dst)
+	return dst, r.Error
+}
+
+// readBody reads a body into the arena, or into its own slice without one.
+func readBody(r *avro.Reader, a *arena) ([]byte, error) {
+	n := r.ReadLong()
+	if r.Error != nil {
+		return nil, r.Error
+	}
+	if n < 0 || n > maxValueBytes {
+		return nil, fmt.Errorf("a body of %d bytes", n)
+	}
+	var b []byte
+	if a != nil {
+		b = a.alloc(int(n))
+	} else {
+		b = make([]byte, n)
+	}
+	r.Read(b)
+	return b, r.Error
+}
+
+// arena hands out byte slices from large chunks that are reused after reset: a batch's bodies cost
+// no allocation once the chunks exist. A slice is never moved, so earlier slices stay valid until
+// reset.
+type arena struct {
+	chunks [][]byte
+	cur    int
+}
+
+const arenaChunk = 256 << 10
+
+func (a *arena) alloc(n int) []byte {
+	for {
+		if a.cur < len(a.chunks) {
+			c := a.chunks[a.cur]
+			if cap(c)-len(c) >= n {
+				a.chunks[a.cur] = c[:len(c)+n]
+				return c[len(c) : len(c)+n : len(c)+n]
+			}
+			a.cur++
+			continue
+		}
+		a.chunks = append(a.chunks, make([]byte, 0, max(arenaChunk, n)))
+	}
+}
+
+func (a *arena) reset() {
+	for i := range a.chunks {
+		a.chunks[i] = a.chunks[i][:0]
+	}
+	a.cur = 0
 }
 
 func branch(r *avro.Reader, branches []avro.Type) (avro.Type, error) {

@@ -27,6 +27,9 @@ type merger struct {
 
 	pairedSessions   int64 // sessions that counted for "viewed together"
 	oversizeSessions int64 // sessions with more than MaxSessionProducts products, left out
+
+	scratch    []uint64 // union buffers, reused
+	ids, union []int32
 }
 
 type productAgg struct {
@@ -72,8 +75,8 @@ func (m *merger) add(p *Partial) {
 	m.closeSessions(w - int64(m.cfg.SessionGap.Seconds()))
 	m.files++
 	m.counts.add(p.Counts)
-	m.viewers.Merge(p.Viewers)
-	m.sessions.Merge(p.SessionKeys)
+	m.viewers.mergeWith(p.Viewers, &m.scratch)
+	m.sessions.mergeWith(p.SessionKeys, &m.scratch)
 	remap := make([]int32, len(p.Products))
 	for i := range p.Products {
 		ps := &p.Products[i]
@@ -83,21 +86,24 @@ func (m *merger) add(p *Partial) {
 		a.views += ps.Views
 		a.carts += ps.AddedToCart
 		a.purchases += ps.Purchased
-		a.viewers.Merge(ps.Viewers)
-		a.sessions.Merge(ps.Sessions)
+		a.viewers.mergeWith(ps.Viewers, &m.scratch)
+		a.sessions.mergeWith(ps.Sessions, &m.scratch)
 	}
 	for _, f := range p.Sessions {
-		ids := make([]int32, len(f.Products))
-		for i, x := range f.Products {
-			ids[i] = remap[x]
+		ids := m.ids[:0]
+		for _, x := range f.Products {
+			ids = append(ids, remap[x])
 		}
 		slices.Sort(ids)
+		m.ids = ids
 		s := m.open[f.Key]
 		if s == nil {
-			s = &openSession{}
+			s = &openSession{products: slices.Clone(slices.Compact(ids))}
 			m.open[f.Key] = s
+		} else {
+			m.union = unionInt32(m.union[:0], s.products, ids)
+			s.products = append(s.products[:0], m.union...)
 		}
-		s.products = unionInt32(s.products, ids)
 		s.last = w
 		m.queue = append(m.queue, queued{key: f.Key, window: w})
 	}
@@ -145,11 +151,9 @@ func (m *merger) pair(ids []int32) {
 	}
 }
 
-func unionInt32(a, b []int32) []int32 {
-	if len(a) == 0 {
-		return slices.Compact(b)
-	}
-	out := make([]int32, 0, len(a)+len(b))
+// unionInt32 appends the sorted, distinct union of sorted a and b to out.
+func unionInt32(out, a, b []int32) []int32 {
+	start := len(out)
 	i, j := 0, 0
 	for i < len(a) || j < len(b) {
 		var v int32
@@ -165,7 +169,7 @@ func unionInt32(a, b []int32) []int32 {
 			i++
 			j++
 		}
-		if len(out) == 0 || out[len(out)-1] != v {
+		if len(out) == start || out[len(out)-1] != v {
 			out = append(out, v)
 		}
 	}
@@ -182,12 +186,20 @@ type topK struct {
 	ids    []int32
 	counts []uint32
 	errs   []uint32
+	// min is the smallest count once the summary is full, atMin how many entries have it: a
+	// replacement then finds its victim by scanning only to the first entry at min, and the full scan
+	// happens only when the last entry at min moves up.
+	min, atMin uint32
 }
 
 func (t *topK) add(id int32, k int) {
 	for i, x := range t.ids {
 		if x == id {
-			t.counts[i]++
+			c := t.counts[i]
+			t.counts[i] = c + 1
+			if len(t.ids) == k && c == t.min {
+				t.leaveMin()
+			}
 			return
 		}
 	}
@@ -195,17 +207,43 @@ func (t *topK) add(id int32, k int) {
 		t.ids = append(t.ids, id)
 		t.counts = append(t.counts, 1)
 		t.errs = append(t.errs, 0)
+		if len(t.ids) == k {
+			t.rescan()
+		}
 		return
 	}
+	// The first entry with the smallest count: the same victim a full scan would pick.
 	mi := 0
 	for i, c := range t.counts {
-		if c < t.counts[mi] {
+		if c == t.min {
 			mi = i
+			break
 		}
 	}
 	t.ids[mi] = id
-	t.errs[mi] = t.counts[mi]
-	t.counts[mi]++
+	t.errs[mi] = t.min
+	t.counts[mi] = t.min + 1
+	t.leaveMin()
+}
+
+// leaveMin records that one entry at min moved up.
+func (t *topK) leaveMin() {
+	t.atMin--
+	if t.atMin == 0 {
+		t.rescan()
+	}
+}
+
+func (t *topK) rescan() {
+	t.min, t.atMin = t.counts[0], 0
+	for _, c := range t.counts {
+		switch {
+		case c < t.min:
+			t.min, t.atMin = c, 1
+		case c == t.min:
+			t.atMin++
+		}
+	}
 }
 
 // Scored is a product and a score, best first in lists.

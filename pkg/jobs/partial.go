@@ -1,11 +1,9 @@
 package jobs
 
 import (
-	"bytes"
-	"encoding/gob"
-	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/contoso/eventpipeline/pkg/clickstream"
@@ -13,8 +11,8 @@ import (
 )
 
 // Partial is the aggregate of one Capture file: everything the day's merge needs, so that a file is
-// read once whichever trigger reads it. It is stored (gob) in the reports container under
-// partials/<job>/<day>/<file id>.gob.
+// read once whichever trigger reads it. It is stored (codec.go) in the reports container under
+// partials/<job>/<day>/<file id>.bin.
 type Partial struct {
 	Version   int
 	File      string
@@ -83,33 +81,52 @@ func (c *FileCounts) add(o FileCounts) {
 	}
 }
 
-// builder accumulates a file's clicks.
+// builder accumulates a file's clicks: counts per product, and one entry per view (product,
+// viewer, session) that finish sorts into the distinct sets and the session fragments.
 type builder struct {
 	index    map[string]int32
 	products []productAcc
-	sessions map[uint64][]int32
-	viewers  []uint64
-	sessKeys []uint64
-	counts   FileCounts
+	views    []viewEntry
+	// byViewer and bySession are finish's scratch: the views' hashes grouped by product.
+	byViewer, bySession []uint64
+	viewers             []uint64 // every click's viewer
+	sessKeys            []uint64 // every click's session
+	counts              FileCounts
 }
 
 type productAcc struct {
-	id, category                string
-	views, carts, purchases     int64
-	viewerHashes, sessionHashes []uint64
+	id, category            string
+	views, carts, purchases int64
 }
+
+type viewEntry struct {
+	product         int32
+	viewer, session uint64
+}
+
+// builders are recycled across files: their slices and index grow to a file's size once.
+var builders = sync.Pool{New: func() any { return &builder{index: map[string]int32{}} }}
 
 func newBuilder() *builder {
-	return &builder{index: map[string]int32{}, sessions: map[uint64][]int32{}, counts: FileCounts{Announced: -1}}
+	b := builders.Get().(*builder)
+	b.counts = FileCounts{Announced: -1}
+	return b
 }
 
-// sessionKey is the session a click belongs to: its session id, else (a signed-in click without
-// one) the user, which makes the user's day one session.
-func sessionKey(c *events.Click) string {
+// release returns the builder for another file; the partial finish made shares nothing with it.
+func (b *builder) release() {
+	clear(b.index)
+	b.products, b.views, b.viewers, b.sessKeys = b.products[:0], b.views[:0], b.viewers[:0], b.sessKeys[:0]
+	builders.Put(b)
+}
+
+// sessionHash identifies the session a click belongs to: its session id, else (a signed-in click
+// without one) the user, which makes the user's day one session. The two kinds hash apart.
+func sessionHash(c *events.Click) uint64 {
 	if c.SessionID != "" {
-		return "s:" + c.SessionID
+		return hashKind('s', c.SessionID)
 	}
-	return "u:" + c.UserID
+	return hashKind('u', c.UserID)
 }
 
 // add takes a decoded batch of the file.
@@ -137,16 +154,14 @@ func (b *builder) add(d clickstream.Decoded) {
 		}
 		b.counts.Clicks++
 		viewer := Hash(c.Viewer())
-		session := Hash(sessionKey(c))
+		session := sessionHash(c)
 		b.viewers = append(b.viewers, viewer)
 		b.sessKeys = append(b.sessKeys, session)
 		switch c.Type {
 		case events.TypeProductViewed:
 			b.counts.Views++
 			p.views++
-			p.viewerHashes = append(p.viewerHashes, viewer)
-			p.sessionHashes = append(p.sessionHashes, session)
-			b.sessions[session] = append(b.sessions[session], pi)
+			b.views = append(b.views, viewEntry{product: pi, viewer: viewer, session: session})
 		case events.TypeAddedToCart:
 			b.counts.AddedToCart++
 			p.carts++
@@ -168,7 +183,8 @@ func reasonKind(reason string) string {
 	return k
 }
 
-// finish builds the partial: products sorted by id, sketches, session fragments sorted by key.
+// finish builds the partial: products sorted by id with their distinct viewers and sessions,
+// session fragments sorted by key.
 func (b *builder) finish(file, partition string, window time.Time) *Partial {
 	order := make([]int32, len(b.products))
 	for i := range order {
@@ -181,49 +197,73 @@ func (b *builder) finish(file, partition string, window time.Time) *Partial {
 	for newIdx, old := range order {
 		remap[old] = int32(newIdx)
 		a := &b.products[old]
-		p.Products[newIdx] = ProductStats{ID: a.id, Category: a.category, Views: a.views, AddedToCart: a.carts,
-			Purchased: a.purchases, Viewers: SketchOf(ProductPrecision, a.viewerHashes), Sessions: SketchOf(ProductPrecision, a.sessionHashes)}
+		p.Products[newIdx] = ProductStats{ID: a.id, Category: a.category, Views: a.views, AddedToCart: a.carts, Purchased: a.purchases,
+			Viewers: NewSketch(ProductPrecision), Sessions: NewSketch(ProductPrecision)}
 	}
-	p.Sessions = make([]SessionFragment, 0, len(b.sessions))
-	for key, idx := range b.sessions {
-		ps := make([]int32, len(idx))
-		for i, x := range idx {
-			ps[i] = remap[x]
+	for i := range b.views {
+		b.views[i].product = remap[b.views[i].product]
+	}
+	vs := b.views
+	// Distinct viewers and sessions of each product: the views grouped by product with a counting
+	// sort (product indexes are dense), each group's hashes then sorted by SketchOf.
+	start := make([]int, len(p.Products)+1)
+	for _, v := range vs {
+		start[v.product+1]++
+	}
+	for i := 1; i < len(start); i++ {
+		start[i] += start[i-1]
+	}
+	viewerHashes := slices.Grow(b.byViewer[:0], len(vs))[:len(vs)]
+	sessionHashes := slices.Grow(b.bySession[:0], len(vs))[:len(vs)]
+	next := slices.Clone(start[:len(p.Products)])
+	for _, v := range vs {
+		viewerHashes[next[v.product]] = v.viewer
+		sessionHashes[next[v.product]] = v.session
+		next[v.product]++
+	}
+	b.byViewer, b.bySession = viewerHashes, sessionHashes
+	for i := range p.Products {
+		lo, hi := start[i], start[i+1]
+		if lo == hi {
+			continue
 		}
-		slices.Sort(ps)
-		p.Sessions = append(p.Sessions, SessionFragment{Key: key, Products: slices.Compact(ps)})
+		p.Products[i].Viewers = SketchOf(ProductPrecision, viewerHashes[lo:hi])
+		p.Products[i].Sessions = SketchOf(ProductPrecision, sessionHashes[lo:hi])
 	}
-	slices.SortFunc(p.Sessions, func(x, y SessionFragment) int {
+	// Session fragments: the views grouped by session, products distinct and sorted.
+	slices.SortFunc(vs, func(x, y viewEntry) int {
 		switch {
-		case x.Key < y.Key:
+		case x.session < y.session:
 			return -1
-		case x.Key > y.Key:
+		case x.session > y.session:
 			return 1
 		}
-		return 0
+		return int(x.product - y.product)
 	})
+	for i := 0; i < len(vs); {
+		j := i
+		for j < len(vs) && vs[j].session == vs[i].session {
+			j++
+		}
+		ids := make([]int32, 0, j-i)
+		for _, v := range vs[i:j] {
+			if len(ids) == 0 || ids[len(ids)-1] != v.product {
+				ids = append(ids, v.product)
+			}
+		}
+		p.Sessions = append(p.Sessions, SessionFragment{Key: vs[i].session, Products: ids})
+		i = j
+	}
 	p.Viewers = SketchOf(TotalPrecision, b.viewers)
 	p.SessionKeys = SketchOf(TotalPrecision, b.sessKeys)
 	return p
 }
 
-// encode serializes a partial.
-func (p *Partial) encode() ([]byte, error) {
-	var buf bytes.Buffer
-	if err := gob.NewEncoder(&buf).Encode(p); err != nil {
-		return nil, fmt.Errorf("encode partial %s: %w", p.File, err)
+func sortedKeys(m map[string]int64) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
 	}
-	return buf.Bytes(), nil
-}
-
-// decodePartial reads a stored partial; a partial of another version is ErrNotFound (recompute it).
-func decodePartial(b []byte) (*Partial, error) {
-	var p Partial
-	if err := gob.NewDecoder(bytes.NewReader(b)).Decode(&p); err != nil {
-		return nil, fmt.Errorf("decode partial: %w", err)
-	}
-	if p.Version != partialVersion {
-		return nil, fmt.Errorf("partial version %d (want %d): %w", p.Version, partialVersion, ErrNotFound)
-	}
-	return &p, nil
+	slices.Sort(keys)
+	return keys
 }

@@ -107,6 +107,27 @@ func (s *Sketch) Merge(o Sketch) {
 	}
 }
 
+// mergeWith is Merge using scratch for the union of exact sets, so that merging many small sets
+// into a growing one does not allocate a new slice each time.
+func (s *Sketch) mergeWith(o Sketch, scratch *[]uint64) {
+	if s.Regs != nil || o.Regs != nil || len(o.Exact) == 0 {
+		s.Merge(o)
+		return
+	}
+	if len(s.Exact) == 0 {
+		s.Exact = append(s.Exact[:0], o.Exact...)
+		return
+	}
+	u := unionInto((*scratch)[:0], s.Exact, o.Exact)
+	*scratch = u
+	if len(u) <= ExactLimit(s.P) {
+		s.Exact = append(s.Exact[:0], u...)
+		return
+	}
+	s.Exact = u
+	s.dense() // drops the reference to scratch
+}
+
 // Count is the number of distinct values.
 func (s *Sketch) Count() int64 {
 	if s.Regs == nil {
@@ -166,8 +187,10 @@ func tau(x float64) float64 {
 	}
 }
 
-func unionSorted(a, b []uint64) []uint64 {
-	out := make([]uint64, 0, len(a)+len(b))
+func unionSorted(a, b []uint64) []uint64 { return unionInto(make([]uint64, 0, len(a)+len(b)), a, b) }
+
+// unionInto appends the sorted union of sorted a and b to out.
+func unionInto(out, a, b []uint64) []uint64 {
 	i, j := 0, 0
 	for i < len(a) && j < len(b) {
 		switch {
@@ -190,12 +213,23 @@ func unionSorted(a, b []uint64) []uint64 {
 // Hash is the 64-bit hash of an identifier: FNV-1a, then MurmurHash3's finalizer so that the high
 // bits HyperLogLog indexes by are well mixed. It is stable across processes and versions: partial
 // aggregates written by one run are merged by another.
-func Hash(s string) uint64 {
-	h := uint64(14695981039346656037)
+func Hash(s string) uint64 { return mix(fnv(14695981039346656037, s)) }
+
+// hashKind hashes s after a kind byte, without building the concatenation.
+func hashKind(kind byte, s string) uint64 {
+	return mix(fnv((14695981039346656037^uint64(kind))*1099511628211, s))
+}
+
+func fnv(h uint64, s string) uint64 {
 	for i := 0; i < len(s); i++ {
 		h ^= uint64(s[i])
 		h *= 1099511628211
 	}
+	return h
+}
+
+// mix is MurmurHash3's 64-bit finalizer.
+func mix(h uint64) uint64 {
 	h ^= h >> 33
 	h *= 0xff51afd7ed558ccd
 	h ^= h >> 33

@@ -19,7 +19,9 @@ import (
 
 var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
-func at(p string, sec int) recent.Item { return recent.Item{ProductID: p, ViewedAt: t0.Add(time.Duration(sec) * time.Second)} }
+func at(p string, sec int) recent.Item {
+	return recent.Item{ProductID: p, ViewedAt: t0.Add(time.Duration(sec) * time.Second)}
+}
 
 func TestMerge(t *testing.T) {
 	tests := []struct {
