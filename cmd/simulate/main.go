@@ -48,6 +48,7 @@ type options struct {
 	batch     int
 	redeliver float64
 	keep      bool
+	captured  int
 }
 
 func run() error {
@@ -58,6 +59,7 @@ func run() error {
 	flag.IntVar(&o.batch, "batch", 256, "events per invocation (host.json maxEventBatchSize)")
 	flag.Float64Var(&o.redeliver, "redeliver", 0.02, "share of batches delivered twice (at-least-once)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the data of earlier runs")
+	flag.IntVar(&o.captured, "captured", 200_000, "clicks of yesterday written as Capture files for the batch jobs")
 	flag.Parse()
 
 	if !o.keep {
@@ -106,6 +108,9 @@ func run() error {
 		return err
 	}
 	if err := showFeedback(ctx, host, o.data); err != nil {
+		return err
+	}
+	if err := showBatchJobs(ctx, host, o.data, o.captured); err != nil {
 		return err
 	}
 	// The embedded dead-letter store is a document log the handler owns: read it once it stopped.

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/contoso/eventpipeline/pkg/capture"
 	"github.com/contoso/eventpipeline/pkg/clickgen"
 	"github.com/contoso/eventpipeline/pkg/hostsim"
 	"github.com/contoso/eventpipeline/pkg/protocol"
@@ -263,5 +264,58 @@ func showFeedback(ctx context.Context, host *hostsim.Client, data string) error 
 	}
 	fmt.Printf("   published to %s:\n", filepath.Join(data, "events", "feedback.jsonl"))
 	printCounts(counts)
+	return nil
+}
+
+// showBatchJobs writes yesterday's clickstream as Event Hubs Capture files (Avro, Capture's layout,
+// under LOCAL_DATA_DIR/capture), fires the daily CaptureRollup timer, and reads recommendations.
+func showBatchJobs(ctx context.Context, host *hostsim.Client, data string, clicks int) error {
+	day := time.Now().UTC().Truncate(24 * time.Hour).Add(-24 * time.Hour)
+	fmt.Printf("\n== batch jobs: %d of yesterday's clicks (%s) as Capture Avro files -> CaptureRollup -> reports, recommendations\n", clicks, day.Format("2006-01-02"))
+	cfg := clickgen.Default()
+	cfg.Seed = 7
+	cfg.Start = day
+	cfg.Rate = time.Duration(float64(24*time.Hour) / float64(clicks) * 0.999)
+	w, err := capture.NewDayWriter(capture.Dir{Root: filepath.Join(data, "capture")}, "contoso", "clickstream", 5*time.Minute, capture.WriterOptions{Codec: capture.Codec("deflate")})
+	if err != nil {
+		return err
+	}
+	g := clickgen.New(cfg)
+	for range clicks {
+		e := g.Next()
+		if err := w.Write(e.Partition, capture.Event{EnqueuedTime: e.Time.Add(30 * time.Millisecond), Properties: e.Properties, Body: e.Body}); err != nil {
+			return err
+		}
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	fmt.Printf("   wrote %d Capture files\n", w.Files())
+	start := time.Now()
+	res, err := timer(ctx, host, "CaptureRollup")
+	if err != nil {
+		return err
+	}
+	fmt.Printf("   CaptureRollup in %v: %s\n", time.Since(start).Round(time.Millisecond), lastLog(res))
+	dir := filepath.Join(data, "reports", "daily", day.Format("2006-01-02"))
+	if b, err := os.ReadFile(filepath.Join(dir, "products.csv")); err == nil {
+		lines := strings.SplitN(string(b), "\n", 4)
+		fmt.Printf("   %s:\n", filepath.Join(dir, "products.csv"))
+		for _, l := range lines[:min(3, len(lines))] {
+			fmt.Printf("      %s\n", truncate(l, 120))
+		}
+	}
+	counts, err := countTypes(filepath.Join(data, "events", "AnalyticsEventsTopic.jsonl"))
+	if err == nil {
+		fmt.Printf("   published to %s:\n", filepath.Join(data, "events", "AnalyticsEventsTopic.jsonl"))
+		printCounts(counts)
+	}
+	for _, p := range []string{clickgen.ProductID(0), "p-99999"} {
+		out, err := httpCall(ctx, host, "GetRecommendations", httptest.NewRequest(http.MethodGet, "https://contoso-pipeline.azurewebsites.net/api/products/"+p+"/recommendations?limit=3", nil), map[string]string{"productId": p}, hostsim.FunctionKey("default"))
+		if err != nil {
+			return err
+		}
+		fmt.Printf("   GET /api/products/%s/recommendations?limit=3 -> %s %s\n", p, out.StatusCode, truncate(strings.TrimSpace(out.Body), 150))
+	}
 	return nil
 }
