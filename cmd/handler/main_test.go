@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/contoso/eventpipeline/internal/standins"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -208,13 +209,8 @@ func TestUnreachableServiceDoesNotStopStartup(t *testing.T) {
 // TestAgainstStandins runs the handler on its Azure adapters: Cosmos DB (the npm server over plain
 // HTTP, since the production client verifies certificates) and Blob storage (Azurite).
 func TestAgainstStandins(t *testing.T) {
-	cosmosEP, azurite := os.Getenv("STANDINS_COSMOS_HTTP_ENDPOINT"), os.Getenv("STANDINS_AZURITE_CONNECTION")
-	if cosmosEP == "" || azurite == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("STANDINS_COSMOS_HTTP_ENDPOINT / STANDINS_AZURITE_CONNECTION unset under CI: run `make test`")
-		}
-		t.Skip("stand-ins not running (make standins-up; eval \"$(bash test/standins/standins.sh env)\")")
-	}
+	cosmosEP := standins.Require(t, "STANDINS_COSMOS_HTTP_ENDPOINT")
+	azurite := standins.Require(t, "STANDINS_AZURITE_CONNECTION")
 	db := fmt.Sprintf("e2e%d", time.Now().UnixNano())
 	p := start(t, "LOCAL_DATA_DIR="+t.TempDir(),
 		"CosmosDBConnection=AccountEndpoint="+cosmosEP+";AccountKey="+os.Getenv("STANDINS_COSMOS_KEY"),

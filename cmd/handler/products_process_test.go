@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"github.com/contoso/eventpipeline/internal/standins"
 	"os"
 	"path/filepath"
 	"strings"
@@ -77,13 +78,7 @@ func TestProductsEmbedded(t *testing.T) {
 // TestProductsAgainstCosmosStandin keeps the published state in the Cosmos DB adapter (the npm
 // stand-in): catalog.State must pass the adapter's id and partition-key (/productId) checks.
 func TestProductsAgainstCosmosStandin(t *testing.T) {
-	cosmosEP := os.Getenv("STANDINS_COSMOS_HTTP_ENDPOINT")
-	if cosmosEP == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("STANDINS_COSMOS_HTTP_ENDPOINT unset under CI: run `make test`")
-		}
-		t.Skip("stand-ins not running (make standins-up; eval \"$(bash test/standins/standins.sh env)\")")
-	}
+	cosmosEP := standins.Require(t, "STANDINS_COSMOS_HTTP_ENDPOINT")
 	dir := t.TempDir()
 	db := fmt.Sprintf("products%d", time.Now().UnixNano())
 	p := start(t, "LOCAL_DATA_DIR="+dir,

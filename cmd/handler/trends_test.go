@@ -3,6 +3,7 @@ package main_test
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/contoso/eventpipeline/internal/standins"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -78,13 +79,7 @@ func TestTrendsEmbedded(t *testing.T) {
 // stand-in over plain HTTP): every document type of pkg/trends and pkg/anomaly must pass the
 // adapter's id and partition-key checks.
 func TestTrendsAgainstCosmosStandin(t *testing.T) {
-	cosmosEP := os.Getenv("STANDINS_COSMOS_HTTP_ENDPOINT")
-	if cosmosEP == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("STANDINS_COSMOS_HTTP_ENDPOINT unset under CI: run `make test`")
-		}
-		t.Skip("stand-ins not running (make standins-up; eval \"$(bash test/standins/standins.sh env)\")")
-	}
+	cosmosEP := standins.Require(t, "STANDINS_COSMOS_HTTP_ENDPOINT")
 	db := fmt.Sprintf("trends%d", time.Now().UnixNano())
 	p := start(t, "LOCAL_DATA_DIR="+t.TempDir(),
 		"CosmosDBConnection=AccountEndpoint="+cosmosEP+";AccountKey="+os.Getenv("STANDINS_COSMOS_KEY"),

@@ -14,10 +14,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/contoso/eventpipeline/internal/standins"
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -28,19 +28,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 )
-
-// standin returns the value of a STANDINS_* variable, skipping the test when it is unset outside CI.
-func standin(t *testing.T, name string) string {
-	t.Helper()
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is not set: CI must run the tests against the stand-ins (make test starts them)", name)
-	}
-	t.Skipf(`%s is not set; start the stand-ins: bash test/standins/standins.sh start && eval "$(bash test/standins/standins.sh env)"`, name)
-	return ""
-}
 
 // uniqueName gives each run its own container, database and partition key: the stand-ins are shared
 // by every test package, and `go test ./...` runs packages in parallel.
@@ -61,7 +48,7 @@ func testContext(t *testing.T) context.Context {
 }
 
 func TestAzuriteBlob(t *testing.T) {
-	conn := standin(t, "STANDINS_AZURITE_CONNECTION")
+	conn := standins.Require(t, "STANDINS_AZURITE_CONNECTION")
 	ctx := testContext(t)
 
 	client, err := azblob.NewClientFromConnectionString(conn, nil)
@@ -103,8 +90,8 @@ func TestAzuriteBlob(t *testing.T) {
 }
 
 func TestCosmosItems(t *testing.T) {
-	endpoint := standin(t, "STANDINS_COSMOS_ENDPOINT")
-	key := standin(t, "STANDINS_COSMOS_KEY")
+	endpoint := standins.Require(t, "STANDINS_COSMOS_ENDPOINT")
+	key := standins.Require(t, "STANDINS_COSMOS_KEY")
 	ctx := testContext(t)
 
 	cred, err := azcosmos.NewKeyCredential(key)
@@ -251,8 +238,8 @@ func sendBatch(ctx context.Context, p *azeventhubs.ProducerClient, opts *azevent
 }
 
 func TestEventHubsProducer(t *testing.T) {
-	conn := standin(t, "STANDINS_EVENTHUBS_CONNECTION")
-	admin := ehAdmin{base: strings.TrimRight(standin(t, "STANDINS_EVENTHUBS_ADMIN"), "/")}
+	conn := standins.Require(t, "STANDINS_EVENTHUBS_CONNECTION")
+	admin := ehAdmin{base: strings.TrimRight(standins.Require(t, "STANDINS_EVENTHUBS_ADMIN"), "/")}
 	ctx := testContext(t)
 	const hub = "clickstream"
 

@@ -4,9 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"github.com/contoso/eventpipeline/internal/standins"
 	"io"
-	"os"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -21,15 +20,7 @@ import (
 // a missing stand-in must not pass as green).
 func testClient(t *testing.T) *blob.Client {
 	t.Helper()
-	conn := os.Getenv("STANDINS_AZURITE_CONNECTION")
-	if conn == "" {
-		msg := "STANDINS_AZURITE_CONNECTION is not set: run `make test`, or `bash test/standins/standins.sh start` " +
-			"then `eval \"$(bash test/standins/standins.sh env)\"`"
-		if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
+	conn := standins.Require(t, "STANDINS_AZURITE_CONNECTION")
 	c, err := blob.NewClient(&settings.Storage{ConnectionString: conn})
 	if err != nil {
 		t.Fatal(err)

@@ -7,10 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/contoso/eventpipeline/internal/standins"
 	"net"
 	"net/http"
-	"os"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -24,27 +23,11 @@ import (
 	"github.com/contoso/eventpipeline/pkg/settings"
 )
 
-// standin returns the stand-in setting name, skipping the test when it is unset (failing in CI,
-// where a missing stand-in must not pass as green).
-func standin(t *testing.T, name string) string {
-	t.Helper()
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	msg := fmt.Sprintf("%s is not set: run `make test`, or `bash test/standins/standins.sh start` then "+
-		"`eval \"$(bash test/standins/standins.sh env)\"`", name)
-	if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
-}
-
 // testClient connects to the npm Cosmos DB stand-in and gives a database of its own that is dropped
 // when the test ends.
 func testClient(t *testing.T) (*Client, string) {
 	t.Helper()
-	endpoint, key := standin(t, "STANDINS_COSMOS_ENDPOINT"), standin(t, "STANDINS_COSMOS_KEY")
+	endpoint, key := standins.Require(t, "STANDINS_COSMOS_ENDPOINT"), standins.Require(t, "STANDINS_COSMOS_KEY")
 	c, err := NewClient(&settings.Cosmos{Endpoint: endpoint, Key: key}, ClientOptions{
 		// Test only: the stand-in serves a self-signed certificate that expired in 2021.
 		Transport: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}},

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/contoso/eventpipeline/internal/standins"
 	"net"
 	"net/http"
 	"net/url"
@@ -23,22 +24,6 @@ import (
 	"github.com/contoso/eventpipeline/pkg/publish"
 	"github.com/contoso/eventpipeline/pkg/settings"
 )
-
-// standin returns a stand-in setting, skipping the test when it is unset (failing in CI, where a
-// missing stand-in must not pass as green).
-func standin(t *testing.T, name string) string {
-	t.Helper()
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	msg := fmt.Sprintf("%s is not set: run `make test`, or `bash test/standins/standins.sh start` then "+
-		"`eval \"$(bash test/standins/standins.sh env)\"`", name)
-	if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
-}
 
 // recorded is one event as the ehfake stand-in saw it (GET /events).
 type recorded struct {
@@ -59,7 +44,7 @@ type fake struct {
 }
 
 func newFake(t *testing.T) *fake {
-	return &fake{t: t, conn: standin(t, "STANDINS_EVENTHUBS_CONNECTION"), admin: standin(t, "STANDINS_EVENTHUBS_ADMIN"),
+	return &fake{t: t, conn: standins.Require(t, "STANDINS_EVENTHUBS_CONNECTION"), admin: standins.Require(t, "STANDINS_EVENTHUBS_ADMIN"),
 		run: strings.ToLower(rand.Text()[:10])}
 }
 
