@@ -18,8 +18,8 @@ import (
 // runs on its embedded default. Creating a client does no network I/O, so an unreachable service
 // does not stop start-up: only the invocations that need it fail (and are retried or parked).
 type azureAdapters struct {
-	cosmos   any // *cosmos.Client
-	blob     any // *blob.Client
+	cosmos   *cosmos.Client
+	blob     *blob.Client
 	database string
 }
 
@@ -62,25 +62,16 @@ func newAzure(ctx context.Context, cfg *settings.Config, log *slog.Logger) (*azu
 	return a, nil
 }
 
-func (a *azureAdapters) cosmosClient() *cosmos.Client {
-	c, _ := a.cosmos.(*cosmos.Client)
-	return c
-}
-
-func (a *azureAdapters) blobClient() *blob.Client {
-	c, _ := a.blob.(*blob.Client)
-	return c
-}
 
 func (a *azureAdapters) recentStore() recent.Store {
-	return cosmos.NewCollection[recent.List](a.cosmosClient(), a.database, settings.ContainerRecentlyViewed)
+	return cosmos.NewCollection[recent.List](a.cosmos, a.database, settings.ContainerRecentlyViewed)
 }
 
-func (a *azureAdapters) deadLetters() deadletter.Store { return a.blobClient().DeadLetters() }
+func (a *azureAdapters) deadLetters() deadletter.Store { return a.blob.DeadLetters() }
 
 // close releases the clients.
 func (a *azureAdapters) close() error {
-	if c := a.cosmosClient(); c != nil {
+	if c := a.cosmos; c != nil {
 		c.Close()
 	}
 	return nil

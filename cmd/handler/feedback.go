@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -53,10 +52,7 @@ func buildFeedback(cfg *settings.Config, log *slog.Logger, d *handlers.Deps, az 
 
 	store := "embedded " + settings.ContainerIdempotency.Name
 	if az.cosmos != nil {
-		client := az.cosmosClient()
-		if client == nil {
-			return fmt.Errorf("internal: the Cosmos DB adapter is a %T, not a *cosmos.Client", az.cosmos)
-		}
+		client := az.cosmos
 		svc.Keys = cosmos.NewCollection[feedback.Record](client, cfg.CosmosDatabase, settings.ContainerIdempotency)
 		store = "cosmos " + settings.ContainerIdempotency.Name
 	} else {

@@ -37,7 +37,7 @@ func buildJobs(cfg *settings.Config, az *azureAdapters, embeddedDB func() (*embe
 	if pub := d.Publishers[settings.AnalyticsTopic]; pub != nil {
 		r.Publisher = pub
 	}
-	if c := az.blobClient(); c != nil {
+	if c := az.blob; c != nil {
 		r.Source = c.CaptureFiles(cfg.CaptureContainer)
 		r.Reports = c.Objects(settings.BlobReports)
 	} else {
@@ -45,10 +45,7 @@ func buildJobs(cfg *settings.Config, az *azureAdapters, embeddedDB func() (*embe
 		r.Reports = jobs.Dir{Root: filepath.Join(cfg.DataDir, settings.BlobReports)}
 	}
 	if az.cosmos != nil {
-		client := az.cosmosClient()
-		if client == nil {
-			return fmt.Errorf("internal: the Cosmos DB adapter is a %T, not a *cosmos.Client", az.cosmos)
-		}
+		client := az.cosmos
 		db := cfg.CosmosDatabase
 		r.Stores = jobs.Stores{
 			Days:            cosmos.NewCollection[jobs.DayState](client, db, settings.ContainerJobState),

@@ -25,10 +25,7 @@ import (
 func buildProducts(cfg *settings.Config, az *azureAdapters, embeddedDB func() (*embedded.DB, error), pub catalog.Publisher) (*catalog.Service, error) {
 	svc := &catalog.Service{Publisher: pub, Concurrency: 1, MaxAttempts: 3}
 	if az.cosmos != nil {
-		client, ok := az.cosmos.(*cosmos.Client)
-		if !ok || client == nil {
-			return nil, fmt.Errorf("internal: the Cosmos DB adapter is a %T, not a *cosmos.Client", az.cosmos)
-		}
+		client := az.cosmos
 		svc.State = cosmos.NewCollection[catalog.State](client, cfg.CosmosDatabase, settings.ContainerPublishedState)
 		// Up to 100 point reads and writes per batch: overlap the round trips.
 		svc.Concurrency = 16

@@ -98,10 +98,7 @@ func buildPublishers(cfg *settings.Config, az *azureAdapters, embeddedDB func() 
 // Cosmos DB is configured, the embedded store otherwise.
 func outboxDocs(cfg *settings.Config, az *azureAdapters, embeddedDB func() (*embedded.DB, error)) (docstore.Collection[publish.ParkedEvent], error) {
 	if az.cosmos != nil {
-		c := az.cosmosClient()
-		if c == nil {
-			return nil, fmt.Errorf("internal: the Cosmos DB client is a %T, want *cosmos.Client", az.cosmos)
-		}
+		c := az.cosmos
 		return cosmos.NewCollection[publish.ParkedEvent](c, cfg.CosmosDatabase, settings.ContainerOutbox), nil
 	}
 	db, err := embeddedDB()

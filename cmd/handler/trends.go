@@ -25,10 +25,7 @@ func buildTrends(cfg *settings.Config, az *azureAdapters, embeddedDB func() (*em
 	}
 	agg, snap := settings.ContainerTrendAggregates, settings.ContainerTrendSnapshots
 	if az.cosmos != nil {
-		client, ok := az.cosmos.(*cosmos.Client)
-		if !ok || client == nil {
-			return fmt.Errorf("internal: the Cosmos DB adapter is a %T, not a *cosmos.Client", az.cosmos)
-		}
+		client := az.cosmos
 		db := cfg.CosmosDatabase
 		svc.Stores = trends.Stores{
 			Aggregates: cosmos.NewCollection[trends.Aggregate](client, db, agg),
