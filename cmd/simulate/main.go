@@ -87,8 +87,8 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("   sent %d events in %d invocations (%d redelivered) in %v: %.0f events/s end to end\n",
-		st.events, st.invocations, st.redelivered, st.elapsed.Round(time.Millisecond), float64(st.events)/st.elapsed.Seconds())
+	fmt.Printf("   delivered %d events (%d to each consumer group: recently-viewed, trends) in %d invocations (%d batches twice) in %v: %.0f events/s end to end\n",
+		st.events, o.clicks, st.invocations, st.redelivered, st.elapsed.Round(time.Millisecond), float64(st.events)/st.elapsed.Seconds())
 
 	fmt.Printf("\n== what the site shows: GET /api/users/{id}/recently-viewed (through the host's envelope)\n")
 	for _, v := range st.topViewers(3, true) {
