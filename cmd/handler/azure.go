@@ -62,7 +62,6 @@ func newAzure(ctx context.Context, cfg *settings.Config, log *slog.Logger) (*azu
 	return a, nil
 }
 
-
 func (a *azureAdapters) recentStore() recent.Store {
 	return cosmos.NewCollection[recent.List](a.cosmos, a.database, settings.ContainerRecentlyViewed)
 }
