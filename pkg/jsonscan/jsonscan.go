@@ -240,47 +240,75 @@ func (s *Scanner) End() error {
 // Unescape returns the string the raw content of a JSON string (between its quotes) holds, with
 // escapes resolved and invalid UTF-8 replaced as encoding/json does.
 func Unescape(raw []byte) (string, error) {
-	out := make([]byte, 0, len(raw))
-	for i := 0; i < len(raw); i++ {
-		c := raw[i]
-		if c != '\\' {
-			out = append(out, c)
-			continue
-		}
-		i++
-		switch raw[i] {
-		case 'b':
-			out = append(out, '\b')
-		case 'f':
-			out = append(out, '\f')
-		case 'n':
-			out = append(out, '\n')
-		case 'r':
-			out = append(out, '\r')
-		case 't':
-			out = append(out, '\t')
-		case 'u':
-			r := hexRune(raw[i+1 : i+5])
-			i += 4
-			if r >= 0xD800 && r < 0xDC00 && i+6 < len(raw) && raw[i+1] == '\\' && raw[i+2] == 'u' {
-				if r2 := hexRune(raw[i+3 : i+7]); r2 >= 0xDC00 && r2 < 0xE000 {
-					r = (r-0xD800)<<10 + (r2 - 0xDC00) + 0x10000
-					i += 6
-				} else {
-					r = utf8.RuneError
-				}
-			} else if r >= 0xD800 && r < 0xE000 {
-				r = utf8.RuneError
-			}
-			out = utf8.AppendRune(out, r)
-		default:
-			out = append(out, raw[i])
-		}
+	out, err := AppendUnescaped(make([]byte, 0, len(raw)), raw)
+	if err != nil {
+		return "", err
 	}
 	if !utf8.Valid(out) {
 		return replaceInvalid(out), nil
 	}
 	return string(out), nil
+}
+
+// AppendUnescaped appends to dst the text that the content of a JSON string (between its quotes)
+// holds, resolving escapes (a lone or mismatched surrogate becomes U+FFFD, as in encoding/json); an
+// invalid escape is ErrSyntax. Other bytes are copied as they are.
+func AppendUnescaped(dst, raw []byte) ([]byte, error) {
+	for len(raw) > 0 {
+		k := bytes.IndexByte(raw, '\\')
+		if k < 0 {
+			return append(dst, raw...), nil
+		}
+		dst = append(dst, raw[:k]...)
+		if k+1 >= len(raw) {
+			return dst, ErrSyntax
+		}
+		n := 2
+		switch c := raw[k+1]; c {
+		case '"', '\\', '/':
+			dst = append(dst, c)
+		case 'b':
+			dst = append(dst, '\b')
+		case 'f':
+			dst = append(dst, '\f')
+		case 'n':
+			dst = append(dst, '\n')
+		case 'r':
+			dst = append(dst, '\r')
+		case 't':
+			dst = append(dst, '\t')
+		case 'u':
+			if k+6 > len(raw) || !isHex4(raw[k+2:k+6]) {
+				return dst, ErrSyntax
+			}
+			r, n2 := hexRune(raw[k+2:k+6]), 6
+			switch {
+			case r >= 0xD800 && r < 0xDC00:
+				low := k + 12
+				if low <= len(raw) && raw[k+6] == '\\' && raw[k+7] == 'u' && isHex4(raw[k+8:low]) {
+					if r2 := hexRune(raw[k+8 : low]); r2 >= 0xDC00 && r2 < 0xE000 {
+						r, n2 = (r-0xD800)<<10+(r2-0xDC00)+0x10000, 12
+					} else {
+						r = utf8.RuneError
+					}
+				} else {
+					r = utf8.RuneError
+				}
+			case r >= 0xDC00 && r < 0xE000:
+				r = utf8.RuneError
+			}
+			dst = utf8.AppendRune(dst, r)
+			n = n2
+		default:
+			return dst, ErrSyntax
+		}
+		raw = raw[k+n:]
+	}
+	return dst, nil
+}
+
+func isHex4(h []byte) bool {
+	return len(h) == 4 && isHex(h[0]) && isHex(h[1]) && isHex(h[2]) && isHex(h[3])
 }
 
 func hexRune(h []byte) rune {

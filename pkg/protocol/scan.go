@@ -1,11 +1,10 @@
 package protocol
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"unicode/utf16"
-	"unicode/utf8"
+
+	"github.com/contoso/eventpipeline/pkg/jsonscan"
 )
 
 // A small JSON scanner for the hot path: an Event Hubs envelope is mostly metadata the function does
@@ -182,84 +181,14 @@ func eachElement(b []byte, i int, fn func(idx int, val []byte) error) (int, erro
 }
 
 // appendUnquoted appends the content of the JSON string s (with its quotes) to dst, resolving
-// escapes. Invalid escapes are errors; invalid UTF-8 is kept as is.
+// escapes (pkg/jsonscan). Invalid escapes are errors; invalid UTF-8 is kept as is.
 func appendUnquoted(dst, s []byte) ([]byte, error) {
 	if len(s) < 2 || s[0] != '"' || s[len(s)-1] != '"' {
 		return dst, syntaxErr(s, 0, "want string")
 	}
-	s = s[1 : len(s)-1]
-	for len(s) > 0 {
-		k := bytes.IndexByte(s, '\\')
-		if k < 0 {
-			return append(dst, s...), nil
-		}
-		dst = append(dst, s[:k]...)
-		if k+1 >= len(s) {
-			return dst, syntaxErr(s, k, "bad escape")
-		}
-		switch c := s[k+1]; c {
-		case '"', '\\', '/':
-			dst = append(dst, c)
-		case 'b':
-			dst = append(dst, '\b')
-		case 'f':
-			dst = append(dst, '\f')
-		case 'n':
-			dst = append(dst, '\n')
-		case 'r':
-			dst = append(dst, '\r')
-		case 't':
-			dst = append(dst, '\t')
-		case 'u':
-			r, n, ok := decodeU(s[k:])
-			if !ok {
-				return dst, syntaxErr(s, k, "bad \\u escape")
-			}
-			dst = utf8.AppendRune(dst, r)
-			s = s[k+n:]
-			continue
-		default:
-			return dst, syntaxErr(s, k, "bad escape")
-		}
-		s = s[k+2:]
+	out, err := jsonscan.AppendUnescaped(dst, s[1:len(s)-1])
+	if err != nil {
+		return out, syntaxErr(s, 0, "bad escape")
 	}
-	return dst, nil
-}
-
-// decodeU decodes \uXXXX (and a following low surrogate) at the start of s.
-func decodeU(s []byte) (rune, int, bool) {
-	r1, ok := hex4(s)
-	if !ok {
-		return 0, 0, false
-	}
-	if utf16.IsSurrogate(r1) {
-		if r2, ok := hex4(s[6:]); ok && len(s) >= 12 && s[6] == '\\' {
-			if r := utf16.DecodeRune(r1, r2); r != utf8.RuneError {
-				return r, 12, true
-			}
-		}
-		return utf8.RuneError, 6, true
-	}
-	return r1, 6, true
-}
-
-func hex4(s []byte) (rune, bool) {
-	if len(s) < 6 || s[0] != '\\' || s[1] != 'u' {
-		return 0, false
-	}
-	var r rune
-	for _, c := range s[2:6] {
-		switch {
-		case '0' <= c && c <= '9':
-			c -= '0'
-		case 'a' <= c && c <= 'f':
-			c = c - 'a' + 10
-		case 'A' <= c && c <= 'F':
-			c = c - 'A' + 10
-		default:
-			return 0, false
-		}
-		r = r<<4 | rune(c)
-	}
-	return r, true
+	return out, nil
 }
