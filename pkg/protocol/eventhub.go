@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/contoso/eventpipeline/pkg/jsonscan"
 	"strconv"
 	"sync"
 	"time"
@@ -36,8 +37,39 @@ func (e *EventHubEvent) Properties() (map[string]any, error) {
 	if len(e.properties) == 0 || string(e.properties) == "null" {
 		return nil, nil
 	}
-	var m map[string]any
-	if err := json.Unmarshal(e.properties, &m); err != nil {
+	// Application properties are mostly strings (the CloudEvents binary-mode attributes): read those
+	// with the strict scanner and leave only other values to encoding/json.
+	m := make(map[string]any, 8)
+	sc := jsonscan.New(e.properties)
+	err := sc.Object(func(key []byte, esc bool) error {
+		k := string(key)
+		if esc {
+			var err error
+			if k, err = jsonscan.Unescape(key); err != nil {
+				return err
+			}
+		}
+		if sc.Peek() == '"' {
+			v, err := sc.Text()
+			m[k] = v
+			return err
+		}
+		sc.WS()
+		start := sc.I
+		if err := sc.Value(); err != nil {
+			return err
+		}
+		var v any
+		if err := json.Unmarshal(e.properties[start:sc.I], &v); err != nil {
+			return err
+		}
+		m[k] = v
+		return nil
+	})
+	if err == nil {
+		err = sc.End()
+	}
+	if err != nil {
 		return nil, fmt.Errorf("%w: PropertiesArray[%d]: %v", ErrMalformed, e.Index, err)
 	}
 	return m, nil

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -319,5 +320,27 @@ func TestDecodedBodiesOutliveScratchBuffers(t *testing.T) {
 	}
 	if got := string(first.Events[0].Body); got != want {
 		t.Fatalf("first batch's body changed to %q", got)
+	}
+}
+
+func TestPropertiesMatchEncodingJSON(t *testing.T) {
+	props := `{"cloudEvents:id":"e\u00e91","n":3,"f":1.5,"b":true,"nil":null,"obj":{"a":[1]},"q\"k":"v"}`
+	body := `{"Data":{"events":"[\"x\"]"},"Metadata":{"PropertiesArray":` + strconv.Quote("["+props+"]") + `}}`
+	req, err := protocol.DecodeRequest([]byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := protocol.DecodeEventHubBatch(req, "events", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.Events[0].Properties()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want map[string]any
+	json.Unmarshal([]byte(props), &want)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("Properties (-encoding/json +got):\n%s", diff)
 	}
 }
