@@ -17,6 +17,7 @@ import (
 	"github.com/contoso/eventpipeline/handlers"
 	"github.com/contoso/eventpipeline/pkg/clickgen"
 	"github.com/contoso/eventpipeline/pkg/deadletter"
+	"github.com/contoso/eventpipeline/pkg/deadletter/deadlettertest"
 	"github.com/contoso/eventpipeline/pkg/docstore"
 	"github.com/contoso/eventpipeline/pkg/embedded"
 	"github.com/contoso/eventpipeline/pkg/hostsim"
@@ -129,7 +130,7 @@ func BenchmarkRecentlyViewedWrites(b *testing.B) {
 		h := handlers.New(handlers.Deps{
 			Log:         slog.New(slog.NewJSONHandler(io.Discard, nil)),
 			Recent:      &recent.Service{Store: store, TTL: time.Hour, Concurrency: 1, MaxAttempts: 5},
-			DeadLetters: &deadletter.Files{Dir: b.TempDir()},
+			DeadLetters: deadlettertest.Local(b),
 		})
 		for _, env := range envs {
 			w := httptest.NewRecorder()

@@ -22,6 +22,7 @@ import (
 	"github.com/contoso/eventpipeline/handlers"
 	"github.com/contoso/eventpipeline/pkg/capture"
 	"github.com/contoso/eventpipeline/pkg/deadletter"
+	"github.com/contoso/eventpipeline/pkg/deadletter/deadlettertest"
 	"github.com/contoso/eventpipeline/pkg/docstore"
 	"github.com/contoso/eventpipeline/pkg/embedded"
 	"github.com/contoso/eventpipeline/pkg/hostsim"
@@ -62,7 +63,7 @@ type jobsEnv struct {
 	rollup  *jobs.Rollup
 	files   *flakyFiles
 	recs    docstore.Collection[jobs.Recommendation]
-	dead    *deadletter.Files
+	dead    *deadletter.Docs
 	pub     *capturedEvents
 	host    *hostsim.Client
 	srv     *httptest.Server
@@ -80,7 +81,7 @@ func newJobsEnv(t *testing.T, now time.Time) *jobsEnv {
 	files, _ := embedded.NewCollection[jobs.FileState](db, "jobState.files")
 	recs, _ := embedded.NewCollection[jobs.Recommendation](db, "recommendations")
 	e := &jobsEnv{t: t, capture: capture.Dir{Root: filepath.Join(dir, "capture")}, files: &flakyFiles{Collection: files}, recs: recs,
-		dead: &deadletter.Files{Dir: filepath.Join(dir, "deadletter")}, pub: &capturedEvents{}}
+		dead: deadlettertest.Local(t, handlers.Functions()...), pub: &capturedEvents{}}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	e.rollup = &jobs.Rollup{Source: e.capture, Container: "capture", Reports: jobs.Dir{Root: filepath.Join(dir, "reports")},
 		Stores: jobs.Stores{Days: days, Files: e.files, Recommendations: recs}, DeadLetters: e.dead, Publisher: e.pub,
@@ -101,14 +102,7 @@ func (s staticTrending) TopInCategory(ctx context.Context, category string, limi
 
 func (e *jobsEnv) invoke(fn string, body []byte) *hostsim.Result {
 	e.t.Helper()
-	res, err := e.host.Invoke(context.Background(), fn, body)
-	if err != nil {
-		e.t.Fatalf("invoke %s: %v", fn, err)
-	}
-	if !strings.HasPrefix(res.ContentType, "application/json") {
-		e.t.Fatalf("%s: reply Content-Type %q", fn, res.ContentType)
-	}
-	return res
+	return invokeAsHost(e.t, e.host, fn, body)
 }
 
 // writeCapture writes a Capture file of views (session s-<i%3>, product p-<i%4>) and returns its path.

@@ -18,6 +18,7 @@ import (
 	"github.com/contoso/eventpipeline/handlers"
 	"github.com/contoso/eventpipeline/pkg/catalog"
 	"github.com/contoso/eventpipeline/pkg/deadletter"
+	"github.com/contoso/eventpipeline/pkg/deadletter/deadlettertest"
 	"github.com/contoso/eventpipeline/pkg/embedded"
 	"github.com/contoso/eventpipeline/pkg/hostsim"
 	"github.com/contoso/eventpipeline/pkg/protocol"
@@ -210,7 +211,7 @@ func newProductBench(b *testing.B, create [][]byte, jsonl bool) *productBench {
 	pb.h = handlers.New(handlers.Deps{
 		Log:         slog.New(slog.NewJSONHandler(io.Discard, nil)),
 		Products:    &catalog.Service{State: states, Publisher: pub, Concurrency: 1},
-		DeadLetters: &deadletter.Files{Dir: dir + "/deadletter"},
+		DeadLetters: deadlettertest.Local(b),
 	})
 	for _, env := range create {
 		pb.post(b, env)

@@ -20,6 +20,7 @@ import (
 	"github.com/contoso/eventpipeline/handlers"
 	"github.com/contoso/eventpipeline/pkg/catalog"
 	"github.com/contoso/eventpipeline/pkg/deadletter"
+	"github.com/contoso/eventpipeline/pkg/deadletter/deadlettertest"
 	"github.com/contoso/eventpipeline/pkg/docstore"
 	"github.com/contoso/eventpipeline/pkg/embedded"
 	"github.com/contoso/eventpipeline/pkg/hostsim"
@@ -87,7 +88,7 @@ type productEnv struct {
 	host   *hostsim.Client
 	pub    *productPublisher
 	states *downStates
-	dead   *deadletter.Files
+	dead   *deadletter.Docs
 	deps   handlers.Deps
 }
 
@@ -103,7 +104,7 @@ func newProductEnv(t *testing.T) *productEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &productEnv{t: t, pub: &productPublisher{}, states: &downStates{StateStore: coll}, dead: &deadletter.Files{Dir: dir + "/deadletter"}}
+	e := &productEnv{t: t, pub: &productPublisher{}, states: &downStates{StateStore: coll}, dead: deadlettertest.Local(t, handlers.Functions()...)}
 	e.deps = handlers.Deps{
 		Log:         slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Products:    &catalog.Service{State: e.states, Publisher: e.pub, Concurrency: 1, Now: func() time.Time { return t0 }},

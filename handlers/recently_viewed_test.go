@@ -17,6 +17,7 @@ import (
 
 	"github.com/contoso/eventpipeline/handlers"
 	"github.com/contoso/eventpipeline/pkg/deadletter"
+	"github.com/contoso/eventpipeline/pkg/deadletter/deadlettertest"
 	"github.com/contoso/eventpipeline/pkg/docstore"
 	"github.com/contoso/eventpipeline/pkg/embedded"
 	"github.com/contoso/eventpipeline/pkg/hostsim"
@@ -33,7 +34,7 @@ type env struct {
 	host  *hostsim.Client
 	lists *embedded.Collection[recent.List]
 	store *switchable
-	dead  *deadletter.Files
+	dead  *deadletter.Docs
 	deps  handlers.Deps
 }
 
@@ -64,7 +65,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, lists: lists, store: &switchable{Store: lists}, dead: &deadletter.Files{Dir: dir + "/deadletter"}}
+	e := &env{t: t, lists: lists, store: &switchable{Store: lists}, dead: deadlettertest.Local(t, handlers.Functions()...)}
 	e.deps = handlers.Deps{
 		Log:         slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Recent:      &recent.Service{Store: e.store, TTL: time.Hour, Concurrency: 1, MaxAttempts: 3},
@@ -94,18 +95,7 @@ func batch(first int64, bodies ...[]byte) []hostsim.Event {
 
 func (e *env) invoke(fn string, body []byte) *hostsim.Result {
 	e.t.Helper()
-	res, err := e.host.Invoke(context.Background(), fn, body)
-	if err != nil {
-		e.t.Fatalf("invoke %s: %v", fn, err)
-	}
-	if !strings.HasPrefix(res.ContentType, "application/json") {
-		e.t.Fatalf("%s: reply Content-Type %q", fn, res.ContentType)
-	}
-	var obj map[string]any
-	if json.Unmarshal(res.Raw, &obj) != nil || obj == nil {
-		e.t.Fatalf("%s: reply is not a JSON object: %s", fn, res.Raw)
-	}
-	return res
+	return invokeAsHost(e.t, e.host, fn, body)
 }
 
 type recentBody struct {

@@ -14,7 +14,7 @@ import (
 
 	"github.com/contoso/eventpipeline/handlers"
 	"github.com/contoso/eventpipeline/pkg/clickgen"
-	"github.com/contoso/eventpipeline/pkg/deadletter"
+	"github.com/contoso/eventpipeline/pkg/deadletter/deadlettertest"
 	"github.com/contoso/eventpipeline/pkg/docstore"
 	"github.com/contoso/eventpipeline/pkg/hostsim"
 	"github.com/contoso/eventpipeline/pkg/protocol"
@@ -93,7 +93,7 @@ func BenchmarkTrends(b *testing.B) {
 		e := newTrendsEnv(b)
 		e.clock.Set(end.Add(time.Minute))
 		d := e.deps
-		d.DeadLetters = &deadletter.Files{Dir: b.TempDir()}
+		d.DeadLetters = deadlettertest.Local(b)
 		d.Log = slog.New(slog.NewJSONHandler(io.Discard, nil))
 		h = handlers.New(d)
 	}

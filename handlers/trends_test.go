@@ -22,6 +22,7 @@ import (
 	"github.com/contoso/eventpipeline/handlers"
 	"github.com/contoso/eventpipeline/pkg/anomaly"
 	"github.com/contoso/eventpipeline/pkg/deadletter"
+	"github.com/contoso/eventpipeline/pkg/deadletter/deadlettertest"
 	"github.com/contoso/eventpipeline/pkg/docstore"
 	"github.com/contoso/eventpipeline/pkg/embedded"
 	"github.com/contoso/eventpipeline/pkg/hostsim"
@@ -123,7 +124,7 @@ type trendsEnv struct {
 	snaps *opCounter[trends.Snapshot]
 	state *opCounter[trends.MaterializerState]
 	pub   *anomalyPublisher
-	dead  *deadletter.Files
+	dead  *deadletter.Docs
 	deps  handlers.Deps
 }
 
@@ -137,7 +138,7 @@ func newTrendsEnv(t testing.TB) *trendsEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	e := &trendsEnv{t: t, clock: &trendsClock{now: trendsT0}, pub: &anomalyPublisher{}, dead: &deadletter.Files{Dir: dir + "/deadletter"}}
+	e := &trendsEnv{t: t, clock: &trendsClock{now: trendsT0}, pub: &anomalyPublisher{}, dead: deadlettertest.Local(t, handlers.Functions()...)}
 	e.aggs = &opCounter[trends.Aggregate]{Collection: mustOpen[trends.Aggregate](t, db, "trendAggregates")}
 	e.prog = &opCounter[trends.Progress]{Collection: mustOpen[trends.Progress](t, db, "trendAggregates.progress")}
 	e.tots = &opCounter[trends.Totals]{Collection: mustOpen[trends.Totals](t, db, "trendSnapshots.totals")}
@@ -169,14 +170,7 @@ func mustOpen[T any](t testing.TB, db *embedded.DB, name string) *embedded.Colle
 
 func (e *trendsEnv) invoke(fn string, body []byte) *hostsim.Result {
 	e.t.Helper()
-	res, err := e.host.Invoke(context.Background(), fn, body)
-	if err != nil {
-		e.t.Fatalf("invoke %s: %v", fn, err)
-	}
-	if !strings.HasPrefix(res.ContentType, "application/json") {
-		e.t.Fatalf("%s: reply Content-Type %q", fn, res.ContentType)
-	}
-	return res
+	return invokeAsHost(e.t, e.host, fn, body)
 }
 
 // view is a structured product.viewed CloudEvent at trendsT0+sec.

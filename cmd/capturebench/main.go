@@ -210,9 +210,13 @@ func rollup(dir string) (Result, error) {
 	if err != nil {
 		return res, err
 	}
+	dead, err := deadletter.Open(db, nil)
+	if err != nil {
+		return res, err
+	}
 	job := &jobs.Rollup{Source: capture.Dir{Root: filepath.Join(dir, "capture")}, Container: "capture",
 		Reports: jobs.Dir{Root: filepath.Join(state, "reports")}, Stores: jobs.Stores{Days: days, Files: files, Recommendations: recs},
-		DeadLetters: &deadletter.Files{Dir: filepath.Join(state, "deadletter")}, Publisher: &discard{},
+		DeadLetters: dead, Publisher: &discard{},
 		Now: func() time.Time { return day.AddDate(0, 0, 1).Add(30 * time.Minute) }, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 
 	var peakHeap, peakSys atomic.Uint64

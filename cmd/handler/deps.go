@@ -75,12 +75,10 @@ func build(ctx context.Context, cfg *settings.Config, log *slog.Logger) (*handle
 			closeAll()
 			return nil, nil, err
 		}
-		c, err := embedded.NewCollection[deadletter.Record](db, settings.BlobDeadLetter)
-		if err != nil {
+		if d.DeadLetters, err = deadletter.Open(db, handlers.Functions()); err != nil {
 			closeAll()
 			return nil, nil, err
 		}
-		d.DeadLetters = &deadletter.Docs{C: c, Functions: handlers.Functions()}
 	}
 	// Partner feedback (PartnerFeedback); after the publishers, whose feedback twin it reuses locally.
 	if err := buildFeedback(cfg, log, d, az, embeddedDB, &closers); err != nil {

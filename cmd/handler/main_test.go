@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/contoso/eventpipeline/internal/standins"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/contoso/eventpipeline/internal/standins"
 	"github.com/contoso/eventpipeline/pkg/azure/blob"
 	"github.com/contoso/eventpipeline/pkg/deadletter"
 	"github.com/contoso/eventpipeline/pkg/embedded"
@@ -286,12 +286,12 @@ func localDeadLetters(t *testing.T, data, function string) []deadletter.Record {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	c, err := embedded.NewCollection[deadletter.Record](db, settings.BlobDeadLetter)
+	store, err := deadletter.Open(db, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var recs []deadletter.Record
-	if err := (&deadletter.Docs{C: c}).List(context.Background(), function, func(r deadletter.Record) error {
+	if err := store.List(context.Background(), function, func(r deadletter.Record) error {
 		recs = append(recs, r)
 		return nil
 	}); err != nil {

@@ -3,7 +3,6 @@ package main_test
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/contoso/eventpipeline/internal/standins"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -11,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/contoso/eventpipeline/internal/standins"
 	"github.com/contoso/eventpipeline/pkg/hostsim"
 	"github.com/contoso/eventpipeline/pkg/protocol"
 )

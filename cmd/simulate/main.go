@@ -303,11 +303,10 @@ func showDeadLetters(ctx context.Context, o options) error {
 		return err
 	}
 	defer db.Close()
-	c, err := embedded.NewCollection[deadletter.Record](db, "deadletter")
+	s, err := deadletter.Open(db, []string{"RecentlyViewed", "Trends", "ProductChanges", "CaptureRollup"})
 	if err != nil {
 		return err
 	}
-	s := &deadletter.Docs{C: c, Functions: []string{"RecentlyViewed", "Trends", "ProductChanges"}}
 	reasons := map[string]int{}
 	n := 0
 	var sample *deadletter.Record

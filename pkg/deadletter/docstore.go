@@ -5,11 +5,12 @@ import (
 	"fmt"
 
 	"github.com/contoso/eventpipeline/pkg/docstore"
+	"github.com/contoso/eventpipeline/pkg/embedded"
 )
 
-// Docs is a Store on a document collection (partition key = function, id = record id). The handler
-// uses it on the embedded store as the local default: one log append per record instead of a file
-// per record, which on a local disk cost more than the rest of a batch.
+// Docs is a Store on a document collection (partition key = function, id = record id). On the
+// embedded store (Open) it is the local default and the tests' store: one log append per record
+// (a file per record cost more on a local disk than the rest of a batch).
 type Docs struct {
 	C docstore.Collection[Record]
 	// Functions lists the partitions List visits when no function is named (a collection cannot
@@ -18,6 +19,19 @@ type Docs struct {
 }
 
 var _ Store = (*Docs)(nil)
+
+// Collection is the name of the embedded dead-letter collection (LOCAL_DATA_DIR/docs/deadletter.jsonl).
+const Collection = "deadletter"
+
+// Open returns the embedded dead-letter store of db. functions are the partitions List visits when
+// no function is named.
+func Open(db *embedded.DB, functions []string) (*Docs, error) {
+	c, err := embedded.NewCollection[Record](db, Collection)
+	if err != nil {
+		return nil, fmt.Errorf("deadletter.Open: %w", err)
+	}
+	return &Docs{C: c, Functions: functions}, nil
+}
 
 // Put implements Store.
 func (d *Docs) Put(ctx context.Context, recs ...Record) error {

@@ -11,7 +11,7 @@ import (
 
 	"github.com/contoso/eventpipeline/pkg/capture"
 	"github.com/contoso/eventpipeline/pkg/clickgen"
-	"github.com/contoso/eventpipeline/pkg/deadletter"
+	"github.com/contoso/eventpipeline/pkg/deadletter/deadlettertest"
 	"github.com/contoso/eventpipeline/pkg/embedded"
 	"github.com/contoso/eventpipeline/pkg/jobs"
 )
@@ -63,7 +63,7 @@ func BenchmarkRollupDay(b *testing.B) {
 		files, _ := embedded.NewCollection[jobs.FileState](db, "jobState.files")
 		recs, _ := embedded.NewCollection[jobs.Recommendation](db, "recommendations")
 		job := &jobs.Rollup{Source: src, Container: "capture", Reports: jobs.Dir{Root: filepath.Join(root, "reports")},
-			Stores: jobs.Stores{Days: days, Files: files, Recommendations: recs}, DeadLetters: &deadletter.Files{Dir: filepath.Join(root, "dl")},
+			Stores: jobs.Stores{Days: days, Files: files, Recommendations: recs}, DeadLetters: deadlettertest.Local(b),
 			Publisher: &fakePublisher{}, Now: func() time.Time { return now }, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 		b.StartTimer()
 		c0 := cpuTime()

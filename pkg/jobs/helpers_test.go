@@ -21,6 +21,7 @@ import (
 	"github.com/contoso/eventpipeline/pkg/capture"
 	"github.com/contoso/eventpipeline/pkg/clickgen"
 	"github.com/contoso/eventpipeline/pkg/deadletter"
+	"github.com/contoso/eventpipeline/pkg/deadletter/deadlettertest"
 	"github.com/contoso/eventpipeline/pkg/embedded"
 	"github.com/contoso/eventpipeline/pkg/jobs"
 )
@@ -61,7 +62,7 @@ type fixture struct {
 	reports jobs.Dir
 	db      *embedded.DB
 	stores  jobs.Stores
-	dead    *deadletter.Files
+	dead    *deadletter.Docs
 	pub     *fakePublisher
 	clock   time.Time
 	job     *jobs.Rollup
@@ -77,7 +78,7 @@ func newFixture(t testing.TB) *fixture {
 	t.Cleanup(func() { db.Close() })
 	f := &fixture{t: t, root: root, capture: capture.Dir{Root: filepath.Join(root, "capture")},
 		reports: jobs.Dir{Root: filepath.Join(root, "reports")}, db: db, pub: &fakePublisher{},
-		dead: &deadletter.Files{Dir: filepath.Join(root, "deadletter")}, clock: now}
+		dead: deadlettertest.Local(t, jobs.DeadLetterFunction), clock: now}
 	days, err := embedded.NewCollection[jobs.DayState](db, "jobState")
 	if err != nil {
 		t.Fatal(err)

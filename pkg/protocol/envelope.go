@@ -139,21 +139,18 @@ func (r *Request) MetadataInt(key string) (int64, bool, error) {
 	return n, true, nil
 }
 
-// MetadataArray decodes a Metadata array value (sent as a string holding a JSON array) into v.
+// MetadataArray decodes a Metadata array value (sent as a string holding a JSON array, or, by an
+// older host, as the array itself) into v.
 func (r *Request) MetadataArray(key string, v any) (bool, error) {
 	raw, ok := r.Metadata[key]
 	if !ok || string(raw) == "null" {
 		return false, nil
 	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		// Tolerate a host that sends the array itself.
-		if err2 := json.Unmarshal(raw, v); err2 != nil {
-			return false, fmt.Errorf("%w: Metadata.%s: %v", ErrMalformed, key, err)
-		}
-		return true, nil
+	arr, err := stringHoldingJSON(raw)
+	if err == nil {
+		err = json.Unmarshal(arr, v)
 	}
-	if err := json.Unmarshal([]byte(s), v); err != nil {
+	if err != nil {
 		return false, fmt.Errorf("%w: Metadata.%s: %v", ErrMalformed, key, err)
 	}
 	return true, nil

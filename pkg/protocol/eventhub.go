@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"github.com/contoso/eventpipeline/pkg/jsonscan"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/contoso/eventpipeline/pkg/jsonscan"
 )
 
 // PartitionContext identifies the Event Hubs partition a batch came from.

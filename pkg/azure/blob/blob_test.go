@@ -4,12 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	"github.com/contoso/eventpipeline/internal/standins"
 	"io"
 	"strings"
 	"sync/atomic"
 	"testing"
 
+	"github.com/contoso/eventpipeline/internal/standins"
 	"github.com/contoso/eventpipeline/pkg/azure/blob"
 	"github.com/contoso/eventpipeline/pkg/deadletter"
 	"github.com/contoso/eventpipeline/pkg/deadletter/deadlettertest"
@@ -55,7 +55,7 @@ func TestDeadLettersContract(t *testing.T) {
 	})
 }
 
-// The layout is what operators see in Storage Explorer and what deadletter.Files mirrors locally.
+// The layout is what operators see in Storage Explorer.
 func TestDeadLetterBlobLayout(t *testing.T) {
 	c := testClient(t)
 	ctx := context.Background()

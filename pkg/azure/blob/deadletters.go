@@ -17,7 +17,7 @@ import (
 )
 
 // DeadLetters is the deadletter.Store kept in a blob container: one indented JSON blob per record,
-// named <function>/<id>.json (the layout of the embedded deadletter.Files), so records can be read
+// named <function>/<id>.json, so records can be read
 // and fixed by hand in Storage Explorer.
 type DeadLetters struct {
 	sdk       *azblob.Client
@@ -34,7 +34,7 @@ func NewDeadLetters(c *Client, container string) *DeadLetters {
 	return &DeadLetters{sdk: c.sdk, container: container}
 }
 
-// safe keeps a name to one path segment, as deadletter.Files does, so a function or id holding "/"
+// safe keeps a name to one path segment, so a function or id holding "/"
 // cannot make a record appear under another function's prefix.
 func safe(s string) string {
 	return strings.NewReplacer("/", "_", "\\", "_", "..", "_").Replace(s)

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/contoso/eventpipeline/internal/standins"
 	"net"
 	"net/http"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/azcosmos"
 
+	"github.com/contoso/eventpipeline/internal/standins"
 	"github.com/contoso/eventpipeline/pkg/docstore"
 	"github.com/contoso/eventpipeline/pkg/docstore/docstoretest"
 	"github.com/contoso/eventpipeline/pkg/settings"

@@ -12,7 +12,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/contoso/eventpipeline/pkg/capture"
-	"github.com/contoso/eventpipeline/pkg/deadletter"
+	"github.com/contoso/eventpipeline/pkg/deadletter/deadlettertest"
 	"github.com/contoso/eventpipeline/pkg/jobs"
 	"github.com/contoso/eventpipeline/pkg/settings"
 )
@@ -54,7 +54,7 @@ func TestRollupDocumentsOnCosmos(t *testing.T) {
 			Files:           NewCollection[jobs.FileState](c, db, settings.ContainerJobState),
 			Recommendations: NewCollection[jobs.Recommendation](c, db, settings.ContainerRecommendations),
 		},
-		DeadLetters: &deadletter.Files{Dir: filepath.Join(dir, "dl")}, Publisher: pub, Config: jobs.Config{Concurrency: 4},
+		DeadLetters: deadlettertest.Local(t), Publisher: pub, Config: jobs.Config{Concurrency: 4},
 		Now: func() time.Time { return day.AddDate(0, 0, 1).Add(time.Hour) }, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	res, err := job.RunDay(ctx, day, jobs.RunOptions{})
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/contoso/eventpipeline/internal/standins"
 	"net"
 	"net/http"
 	"net/url"
@@ -21,6 +20,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/contoso/eventpipeline/internal/standins"
 	"github.com/contoso/eventpipeline/pkg/publish"
 	"github.com/contoso/eventpipeline/pkg/settings"
 )
