@@ -16,7 +16,7 @@ PKGS ?= ./...
 
 STANDINS := bash test/standins/standins.sh
 
-.PHONY: test test-unit bench standins-up standins-down standins-status build run package stage publish deploy fuzz clean bench-capture anomaly-quality
+.PHONY: browser-deps test test-unit bench standins-up standins-down standins-status build run package stage publish deploy fuzz clean bench-capture anomaly-quality
 
 # The deployable handler: a static linux/amd64 binary named as host.json's defaultExecutablePath.
 HANDLER := handler
@@ -83,8 +83,17 @@ anomaly-quality:
 clean:
 	rm -rf bin dist .data
 
+# `make browser-deps`: headless Chromium from Debian for the browser tests (internal/browsertest).
+# Idempotent: does nothing when /usr/bin/chromium exists (or CHROMIUM names a browser).
+browser-deps:
+	@if [ -n "$${CHROMIUM:-}" ] || command -v chromium >/dev/null 2>&1; then exit 0; fi; \
+	echo "installing Chromium from Debian (apt-get install chromium)..."; \
+	sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	chromium --version
+
 # The exit status is go test's if it failed, else go vet's.
-test: standins-up
+test: browser-deps standins-up
 	@trap '$(STANDINS) stop' EXIT; \
 	eval "$$($(STANDINS) env)"; \
 	status=0; \
