@@ -90,20 +90,14 @@ func (a *app) decodeEventBatch(ctx context.Context, inv *protocol.Invocation, sr
 	return raws, nil
 }
 
-// park saves every event of the batch for replay (poison ones are already saved as poison; parking
-// them again would only relabel them, so they keep their record).
+// park saves every event of the batch for replay, poison ones too (they already have a poison record
+// with the same id, which this relabels as parked): a replay then decides every event of the batch,
+// and one that is still poison goes back to being a poison record with its reason. For Trends this
+// is what keeps a partition's applied runs contiguous after a parked batch is replayed.
 func (a *app) park(ctx context.Context, src clickstream.Source, raws []clickstream.Raw, reason string) error {
-	d := clickstream.Decode(src, raws, a.Now())
-	poison := make(map[string]bool, len(d.Poison))
-	for _, p := range d.Poison {
-		poison[p.ID] = true
-	}
-	recs := make([]deadletter.Record, 0, len(raws))
+	recs := make([]deadletter.Record, len(raws))
 	for i := range raws {
-		rec := clickstream.Record(src, &raws[i], deadletter.KindParked, "parked on last retry: "+reason, a.Now())
-		if !poison[rec.ID] {
-			recs = append(recs, rec)
-		}
+		recs[i] = clickstream.Record(src, &raws[i], deadletter.KindParked, "parked on last retry: "+reason, a.Now())
 	}
 	return a.DeadLetters.Put(ctx, recs...)
 }

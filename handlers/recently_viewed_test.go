@@ -246,8 +246,9 @@ func TestRecentlyViewedTransientFailureRetriesThenParks(t *testing.T) {
 	}
 	kinds := map[string]int{}
 	e.dead.List(context.Background(), "RecentlyViewed", func(r deadletter.Record) error { kinds[r.Kind]++; return nil })
-	if kinds[deadletter.KindParked] != 1 || kinds[deadletter.KindPoison] != 1 {
-		t.Fatalf("dead letters by kind = %v, want 1 parked + 1 poison", kinds)
+	// The poison event is parked with the rest (a replay decides it again and returns it to poison).
+	if kinds[deadletter.KindParked] != 2 || kinds[deadletter.KindPoison] != 0 {
+		t.Fatalf("dead letters by kind = %v, want 2 parked", kinds)
 	}
 
 	// While the store is down, the replay timer fails and keeps the record.

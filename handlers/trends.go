@@ -91,12 +91,9 @@ func (a *app) countViews(ctx context.Context, src clickstream.Source, raws []cli
 }
 
 // viewBatch is the trends batch of decoded events: the product views, and the sequence numbers the
-// batch decides (every event but the poison ones, which a replay after a fix may still count).
+// batch decides: every event, poison ones too (they are in the dead-letter store; a replay after a
+// fix counts them through trends.ApplyReplayedPoison), so the partition's runs stay contiguous.
 func viewBatch(raws []clickstream.Raw, d clickstream.Decoded) trends.Batch {
-	poison := make(map[int64]bool, len(d.Poison))
-	for _, p := range d.Poison {
-		poison[p.SequenceNumber] = true
-	}
 	b := trends.Batch{Partition: raws[0].Partition}
 	enqueued := make(map[int64]time.Time, len(raws))
 	seqs := make([]int64, 0, len(raws))
@@ -106,9 +103,7 @@ func viewBatch(raws []clickstream.Raw, d clickstream.Decoded) trends.Batch {
 		if r.EnqueuedTime.After(b.Enqueued) {
 			b.Enqueued = r.EnqueuedTime
 		}
-		if !poison[r.SequenceNumber] {
-			seqs = append(seqs, r.SequenceNumber)
-		}
+		seqs = append(seqs, r.SequenceNumber)
 	}
 	b.Seqs = trends.RangesOf(seqs...)
 	for i := range d.Clicks {
@@ -124,7 +119,8 @@ func viewBatch(raws []clickstream.Raw, d clickstream.Decoded) trends.Batch {
 
 // replayTrends counts one dead-lettered event again (ReplayDeadLetters and `handler replay`). The
 // event keeps its partition and sequence number, so an event that was counted before is not counted
-// twice.
+// twice: a parked event through the partition's aggregates like any batch, a poison event (replayed
+// after a fix) through its own create-only document (trends.ApplyReplayedPoison).
 func (a *app) replayTrends(ctx context.Context, rec deadletter.Record) error {
 	if a.Trends == nil {
 		return errors.New("trends: the trends service is not configured")
@@ -137,9 +133,19 @@ func (a *app) replayTrends(ctx context.Context, rec deadletter.Record) error {
 	raws := []clickstream.Raw{raw}
 	d := clickstream.Decode(src, raws, a.Now())
 	if len(d.Poison) > 0 {
+		if rec.Kind != deadletter.KindPoison {
+			// A parked event that is poison is decided like a poison event of a live batch.
+			if _, err := a.Trends.Apply(ctx, viewBatch(raws, clickstream.Decoded{})); err != nil && !errors.Is(err, trends.ErrInvalid) {
+				return err
+			}
+		}
 		return fmt.Errorf("%w: %s", deadletter.ErrStillPoison, d.Poison[0].Reason)
 	}
-	_, err = a.Trends.Apply(ctx, viewBatch(raws, d))
+	apply := a.Trends.Apply
+	if rec.Kind == deadletter.KindPoison {
+		apply = a.Trends.ApplyReplayedPoison
+	}
+	_, err = apply(ctx, viewBatch(raws, d))
 	if errors.Is(err, trends.ErrInvalid) {
 		return errors.Join(deadletter.ErrStillPoison, err)
 	}

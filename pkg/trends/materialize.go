@@ -30,7 +30,7 @@ type Totals struct {
 	Products        map[string]int64  `json:"products,omitempty"`
 	Categories      map[string]int64  `json:"categories,omitempty"`
 	ProductCategory map[string]string `json:"productCategory,omitempty"`
-	// Sources are the aggregates merged (partition -> its view count, which grows with every view it
+	// Sources are the aggregates merged (document id -> its view count, which grows with every view it
 	// applies), so an unchanged merge is not written again.
 	Sources map[string]int64 `json:"sources,omitempty"`
 	// Final: the minute was closed when merged (for an hour: every minute of it was).
@@ -159,11 +159,13 @@ func (s *Service) Materialize(ctx context.Context) (MaterializeStats, error) {
 			if r.Rev <= state.Consumed[p.Partition] {
 				continue
 			}
-			if !r.Minute.Before(horizon) && !r.Minute.After(cur) {
-				if !todo[r.Minute] {
-					st.Reopened++
+			for m := r.Minute; !m.After(r.last()); m = m.Add(time.Minute) {
+				if !m.Before(horizon) && !m.After(cur) {
+					if !todo[m] {
+						st.Reopened++
+					}
+					todo[m] = true
 				}
-				todo[r.Minute] = true
 			}
 			consumed[p.Partition] = max(consumed[p.Partition], r.Rev)
 		}
@@ -243,7 +245,7 @@ func (s *Service) mergeMinute(ctx context.Context, c *cache, cfg Config, m time.
 	err := s.Aggregates.List(ctx, aggregatePK(m), func(id string, a Aggregate, _ docstore.ETag) error {
 		c.reads++
 		sum.add(a.Views, a.Products, a.Categories, a.ProductCategory)
-		t.Sources[a.Partition] = a.Views
+		t.Sources[id] = a.Views // a partition's aggregate, or a replayed poison view (ApplyReplayedPoison)
 		return nil
 	})
 	if err != nil {

@@ -89,3 +89,48 @@ func normalize(rs Ranges) Ranges {
 	}
 	return out
 }
+
+// Len is the number of runs.
+func (rs Ranges) Len() int { return len(rs) }
+
+// Min is the lowest sequence number in the set, or -1 when it is empty.
+func (rs Ranges) Min() int64 {
+	if len(rs) == 0 {
+		return -1
+	}
+	return rs[0].First
+}
+
+// Within returns the part of the set inside [lo, hi] (a new slice).
+func (rs Ranges) Within(lo, hi int64) Ranges {
+	var out Ranges
+	for _, r := range rs {
+		if r.Last < lo || r.First > hi {
+			continue
+		}
+		out = append(out, Range{max(r.First, lo), min(r.Last, hi)})
+	}
+	return out
+}
+
+// Coarsen returns the set with at most n runs (n >= 2) by dropping the smallest inner runs: the
+// result is a subset of rs that keeps its lowest and highest runs, so Min and Max do not change.
+// Dropping (not merging) is what makes it safe where the set means "decided": a subset only makes
+// its owner believe fewer events decided, never more (see Progress).
+func (rs Ranges) Coarsen(n int) Ranges {
+	n = max(n, 2)
+	if len(rs) <= n {
+		return rs
+	}
+	out := slices.Clone(rs)
+	for len(out) > n {
+		small := 1
+		for i := 2; i < len(out)-1; i++ {
+			if out[i].Last-out[i].First < out[small].Last-out[small].First {
+				small = i
+			}
+		}
+		out = slices.Delete(out, small, small+1)
+	}
+	return out
+}
