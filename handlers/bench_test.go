@@ -20,6 +20,7 @@ import (
 	"github.com/contoso/eventpipeline/pkg/deadletter/deadlettertest"
 	"github.com/contoso/eventpipeline/pkg/docstore"
 	"github.com/contoso/eventpipeline/pkg/embedded"
+	"github.com/contoso/eventpipeline/pkg/embedded/boltref"
 	"github.com/contoso/eventpipeline/pkg/hostsim"
 	"github.com/contoso/eventpipeline/pkg/protocol"
 	"github.com/contoso/eventpipeline/pkg/recent"
@@ -69,8 +70,8 @@ func (c *countingStore) Put(ctx context.Context, pk, id string, v recent.List, o
 }
 
 // BenchmarkRecentlyViewed measures POST /RecentlyViewed end to end inside the process: envelope
-// decode, click decode, per-viewer merge and the embedded store (with its log flusher running), on
-// the documented workload in batches of 256. Run per core with: go test -run '^$' -bench
+// decode, click decode, per-viewer merge and the embedded store, committed (fsynced) before every
+// answer as cmd/handler wires it, on the documented workload in batches of 256. Run per core with: go test -run '^$' -bench
 // RecentlyViewed -cpu 1 ./handlers/
 func BenchmarkRecentlyViewed(b *testing.B) {
 	envs, _ := clickstreamEnvelopes("RecentlyViewed", "recently-viewed", 200_000, 256)
@@ -90,6 +91,7 @@ func BenchmarkRecentlyViewed(b *testing.B) {
 		Log:         slog.New(slog.NewJSONHandler(io.Discard, nil)),
 		Recent:      &recent.Service{Store: store, TTL: 30 * 24 * time.Hour, Concurrency: 1, MaxAttempts: 5},
 		DeadLetters: &deadletter.Docs{C: dead}, // as cmd/handler wires the embedded default
+		Commit:      func(context.Context) error { return db.Commit() },
 	})
 	b.SetBytes(int64(bytesTotal / len(envs)))
 	b.ReportAllocs()
@@ -139,4 +141,62 @@ func BenchmarkRecentlyViewedWrites(b *testing.B) {
 		db.Close()
 		b.ReportMetric(float64(store.writes)*1000/float64(clicks), "writes/1000clicks")
 	}
+}
+
+// BenchmarkRecentlyViewedStores runs POST /RecentlyViewed on the same envelopes with the embedded
+// store (pkg/embedded: a log, one write and fdatasync per invocation) and with the same contract on
+// bbolt (pkg/embedded/boltref: one transaction per invocation), interleaved per round, and reports
+// CPU per event of each and their ratio. Run with:
+// go test -run '^$' -bench RecentlyViewedStores -cpu 1 -benchtime 10x ./handlers/
+func BenchmarkRecentlyViewedStores(b *testing.B) {
+	envs, _ := clickstreamEnvelopes("RecentlyViewed", "recently-viewed", 200_000, 256)
+	type setup struct {
+		name string
+		h    http.Handler
+	}
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	db, err := embedded.Open(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	coll, _ := embedded.NewCollection[recent.List](db, "recentlyViewed")
+	dead, _ := embedded.NewCollection[deadletter.Record](db, "deadletter")
+	ref, err := boltref.Open(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ref.Close()
+	refColl, _ := boltref.NewCollection[recent.List](ref, "recentlyViewed")
+	refDead, _ := boltref.NewCollection[deadletter.Record](ref, "deadletter")
+	setups := []setup{
+		{"log", handlers.New(handlers.Deps{Log: log, DeadLetters: &deadletter.Docs{C: dead},
+			Recent: &recent.Service{Store: coll, TTL: 30 * 24 * time.Hour, Concurrency: 1, MaxAttempts: 5},
+			Commit: func(context.Context) error { return db.Commit() }})},
+		{"bbolt", handlers.New(handlers.Deps{Log: log, DeadLetters: &deadletter.Docs{C: refDead},
+			Recent: &recent.Service{Store: refColl, TTL: 30 * 24 * time.Hour, Concurrency: 1, MaxAttempts: 5},
+			Commit: func(context.Context) error { return ref.Commit() }})},
+	}
+	cpu := make([]time.Duration, len(setups))
+	events := 0
+	for b.Loop() {
+		for i, s := range setups { // one pass over the workload each, in turn
+			c0 := processCPU()
+			for _, env := range envs {
+				w := httptest.NewRecorder()
+				s.h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/RecentlyViewed", bytes.NewReader(env)))
+				if w.Code != 200 {
+					b.Fatalf("%s: status %d: %s", s.name, w.Code, w.Body)
+				}
+			}
+			cpu[i] += processCPU() - c0
+		}
+		events += len(envs) * 256
+	}
+	for i, s := range setups {
+		b.ReportMetric(float64(cpu[i].Nanoseconds())/float64(events), s.name+"-cpu-ns/event")
+	}
+	b.ReportMetric(float64(cpu[1])/float64(cpu[0]), "bbolt/log-cpu")
+	b.ReportMetric(float64(db.SizeOnDisk())/(1<<20), "log-MiB")
+	b.ReportMetric(float64(ref.SizeOnDisk())/(1<<20), "bbolt-MiB")
 }

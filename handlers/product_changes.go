@@ -79,6 +79,24 @@ func (a *app) productChanges(ctx context.Context, inv *protocol.Invocation) (*pr
 	return nil, nil
 }
 
+// parkOverdueProducts is ProductChanges' overdue hook (protocol.WithOverdue): on the last attempt, the
+// documents of an invocation that did not finish in time are parked in the dead-letter store, because
+// the Cosmos DB trigger moves its lease on after the retries.
+func (a *app) parkOverdueProducts(ctx context.Context, inv *protocol.Invocation) (*protocol.Response, error) {
+	src := productSource(inv.ID)
+	raws, err := protocol.DecodeCosmosDocuments(inv.Request, productChangesBinding)
+	if err != nil {
+		return a.productChanges(ctx, inv) // undecodable: dead-lettered whole, at once
+	}
+	dec := catalog.DecodeBatch(src, raws, a.Now())
+	recs := append(dec.Poison, catalog.ParkRecords(src, dec.Docs, "the invocation ran past its deadline", a.Now())...)
+	if err := a.DeadLetters.Put(ctx, recs...); err != nil {
+		return nil, err
+	}
+	inv.Log.Warn("overdue product changes parked", "documents", len(raws))
+	return nil, nil
+}
+
 // replayProductChange re-processes one dead-lettered product document: a parked one (its batch could
 // not be finished on the last retry) or, on request, a poison one after a fix. It runs as a first
 // attempt: a failure keeps the record for the next replay.

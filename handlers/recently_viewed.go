@@ -101,3 +101,23 @@ func (a *app) park(ctx context.Context, src clickstream.Source, raws []clickstre
 	}
 	return a.DeadLetters.Put(ctx, recs...)
 }
+
+// parkOverdueClicks is the overdue hook of a clickstream function (protocol.WithOverdue): on the last
+// attempt, an invocation whose function did not return in time has its batch parked whole, as on a
+// store failure, so the checkpoint that follows passes nothing unsaved.
+func (a *app) parkOverdueClicks(function, consumerGroup string) protocol.Func {
+	return func(ctx context.Context, inv *protocol.Invocation) (*protocol.Response, error) {
+		src := clickstream.Source{Function: function, InvocationID: inv.ID,
+			Name: "eventhub/" + settings.HubClickstream + "/" + consumerGroup}
+		raws, err := a.decodeEventBatch(ctx, inv, src, "events")
+		if err != nil || raws == nil {
+			return nil, err
+		}
+		if err := a.park(ctx, src, raws, "the invocation ran past its deadline"); err != nil {
+			return nil, err
+		}
+		inv.Log.Warn("overdue batch parked", "events", len(raws), "partition", raws[0].Partition,
+			"firstSequence", raws[0].SequenceNumber, "lastSequence", raws[len(raws)-1].SequenceNumber)
+		return nil, nil
+	}
+}

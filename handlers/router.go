@@ -9,6 +9,7 @@
 package handlers
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"time"
@@ -23,6 +24,7 @@ import (
 	"github.com/contoso/eventpipeline/pkg/protocol"
 	"github.com/contoso/eventpipeline/pkg/publish"
 	"github.com/contoso/eventpipeline/pkg/recent"
+	"github.com/contoso/eventpipeline/pkg/settings"
 	"github.com/contoso/eventpipeline/pkg/trends"
 )
 
@@ -49,6 +51,12 @@ type Deps struct {
 	// `handler rollup`); Recommendations serves GetRecommendations (nil: the functions fail / answer 503).
 	Rollup          *jobs.Rollup
 	Recommendations *jobs.Recommender
+	// Commit makes the writes of an invocation durable before the host gets its answer (the
+	// embedded store's group commit; nil when every store is an Azure service, whose writes are
+	// durable when they return). Budget holds every invocation's deadlines (from host.json's
+	// functionTimeout; zero: none).
+	Commit func(ctx context.Context) error
+	Budget protocol.Budget
 }
 
 // Function names: each is a folder under functions/ and the route the host calls.
@@ -90,36 +98,57 @@ func New(d Deps) http.Handler {
 		d.Log = slog.Default()
 	}
 	a := &app{Deps: d}
-	opt := protocol.WithLogger(d.Log)
+	// Every invocation: the same logger, deadlines from functionTimeout, and its writes committed
+	// before the answer (pkg/protocol). Triggers read envelopes up to protocol.DefaultMaxBody (the
+	// largest batch a binding delivers); timers get small envelopes; an HTTP function's envelope
+	// carries its request, bounded by the API's own limit.
+	opts := func(extra ...protocol.Option) []protocol.Option {
+		o := []protocol.Option{protocol.WithLogger(d.Log), protocol.WithBudget(d.Budget)}
+		if d.Commit != nil {
+			o = append(o, protocol.WithCommit(d.Commit))
+		}
+		return append(o, extra...)
+	}
+	timer := protocol.WithMaxBody(maxTimerEnvelope)
+	api := protocol.WithMaxBody(maxAPIEnvelope)
+	commit := func(h http.Handler) http.Handler { // the forwarded path: commit before the answer too
+		if d.Commit == nil {
+			return h
+		}
+		return protocol.Committing(d.Commit, h)
+	}
 	r := chi.NewRouter()
 	r.Get("/", Health)
 	r.Head("/", Health)
 
-	r.Method(http.MethodPost, "/"+FnRecentlyViewed, protocol.Handler(FnRecentlyViewed, a.recentlyViewed, opt))
-	r.Method(http.MethodPost, "/"+FnReplayDeadLetters, protocol.Handler(FnReplayDeadLetters, a.replayDeadLetters, opt))
-	r.Method(http.MethodPost, "/"+FnRelayOutbox, protocol.Handler(FnRelayOutbox, a.relayOutbox, opt))
-	r.Method(http.MethodPost, "/"+FnProductChanges, protocol.Handler(FnProductChanges, a.productChanges, opt))
-	r.Method(http.MethodPost, "/"+FnTrends, protocol.Handler(FnTrends, a.trends, opt))
-	r.Method(http.MethodPost, "/"+FnMaterializeTrends, protocol.Handler(FnMaterializeTrends, a.materializeTrends, opt))
-	r.Method(http.MethodPost, "/"+FnDetectAnomalies, protocol.Handler(FnDetectAnomalies, a.detectAnomalies, opt))
-	r.Method(http.MethodPost, "/"+FnCaptureRollup, protocol.Handler(FnCaptureRollup, a.captureRollup, opt))
-	r.Method(http.MethodPost, "/"+FnCaptureFileCreated, protocol.Handler(FnCaptureFileCreated, a.captureFileCreated, opt))
+	r.Method(http.MethodPost, "/"+FnRecentlyViewed, protocol.Handler(FnRecentlyViewed, a.recentlyViewed,
+		opts(protocol.WithOverdue(a.parkOverdueClicks(FnRecentlyViewed, settings.ConsumerGroupRecent)))...))
+	r.Method(http.MethodPost, "/"+FnReplayDeadLetters, protocol.Handler(FnReplayDeadLetters, a.replayDeadLetters, opts(timer)...))
+	r.Method(http.MethodPost, "/"+FnRelayOutbox, protocol.Handler(FnRelayOutbox, a.relayOutbox, opts(timer)...))
+	r.Method(http.MethodPost, "/"+FnProductChanges, protocol.Handler(FnProductChanges, a.productChanges,
+		opts(protocol.WithOverdue(a.parkOverdueProducts))...))
+	r.Method(http.MethodPost, "/"+FnTrends, protocol.Handler(FnTrends, a.trends,
+		opts(protocol.WithOverdue(a.parkOverdueClicks(FnTrends, settings.ConsumerGroupTrends)))...))
+	r.Method(http.MethodPost, "/"+FnMaterializeTrends, protocol.Handler(FnMaterializeTrends, a.materializeTrends, opts(timer)...))
+	r.Method(http.MethodPost, "/"+FnDetectAnomalies, protocol.Handler(FnDetectAnomalies, a.detectAnomalies, opts(timer)...))
+	r.Method(http.MethodPost, "/"+FnCaptureRollup, protocol.Handler(FnCaptureRollup, a.captureRollup, opts(timer)...))
+	r.Method(http.MethodPost, "/"+FnCaptureFileCreated, protocol.Handler(FnCaptureFileCreated, a.captureFileCreated, opts(api)...))
 
 	getRecent := a.api(a.getRecentlyViewed)
-	r.Method(http.MethodPost, "/"+FnGetRecentlyViewed, protocol.HTTPEnvelope(FnGetRecentlyViewed, "req", "res", getRecent, opt))
-	r.Method(http.MethodGet, "/api/users/{userId}/recently-viewed", getRecent)
+	r.Method(http.MethodPost, "/"+FnGetRecentlyViewed, protocol.HTTPEnvelope(FnGetRecentlyViewed, "req", "res", getRecent, opts(api)...))
+	r.Method(http.MethodGet, "/api/users/{userId}/recently-viewed", commit(getRecent))
 
 	feedbackAPI := a.api(a.partnerFeedback)
-	r.Method(http.MethodPost, "/"+FnPartnerFeedback, protocol.HTTPEnvelope(FnPartnerFeedback, "req", "res", feedbackAPI, opt))
-	r.Method(http.MethodPost, "/api/feedback", feedbackAPI)
+	r.Method(http.MethodPost, "/"+FnPartnerFeedback, protocol.HTTPEnvelope(FnPartnerFeedback, "req", "res", feedbackAPI, opts(api)...))
+	r.Method(http.MethodPost, "/api/feedback", commit(feedbackAPI))
 
 	getTrending := a.api(a.getTrending)
-	r.Method(http.MethodPost, "/"+FnGetTrending, protocol.HTTPEnvelope(FnGetTrending, "req", "res", getTrending, opt))
-	r.Method(http.MethodGet, "/api/trending", getTrending)
+	r.Method(http.MethodPost, "/"+FnGetTrending, protocol.HTTPEnvelope(FnGetTrending, "req", "res", getTrending, opts(api)...))
+	r.Method(http.MethodGet, "/api/trending", commit(getTrending))
 
 	getRecommendations := a.api(a.getRecommendations)
-	r.Method(http.MethodPost, "/"+FnGetRecommendations, protocol.HTTPEnvelope(FnGetRecommendations, "req", "res", getRecommendations, opt))
-	r.Method(http.MethodGet, "/api/products/{productId}/recommendations", getRecommendations)
+	r.Method(http.MethodPost, "/"+FnGetRecommendations, protocol.HTTPEnvelope(FnGetRecommendations, "req", "res", getRecommendations, opts(api)...))
+	r.Method(http.MethodGet, "/api/products/{productId}/recommendations", commit(getRecommendations))
 
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		protocol.WriteJSON(w, http.StatusNotFound, map[string]string{"error": "no function or route " + r.Method + " " + r.URL.Path})
@@ -129,6 +158,14 @@ func New(d Deps) http.Handler {
 	})
 	return r
 }
+
+// Envelope limits beside protocol.DefaultMaxBody (Event Hubs and Cosmos DB triggers): a timer's
+// envelope is a few hundred bytes; an HTTP function's holds its request (MaxFeedbackBody at most,
+// which JSON escaping can double) and the host's headers and metadata.
+const (
+	maxTimerEnvelope = 1 << 20
+	maxAPIEnvelope   = 2*MaxFeedbackBody + 1<<20
+)
 
 // Health answers the host's readiness probe and pings at once.
 func Health(w http.ResponseWriter, r *http.Request) {

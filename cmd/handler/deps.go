@@ -106,5 +106,9 @@ func build(ctx context.Context, cfg *settings.Config, log *slog.Logger) (*handle
 		closeAll()
 		return nil, nil, errors.New("internal: a store was not built")
 	}
+	if db != nil {
+		// Embedded stores are durable when committed: every invocation commits before it answers.
+		d.Commit = func(context.Context) error { return db.Commit() }
+	}
 	return d, closeAll, nil
 }

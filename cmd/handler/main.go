@@ -50,6 +50,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if len(args) > 0 {
 		return command(ctx, args, cfg, log, stderr)
 	}
+	budget, err := loadBudget(getenv, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "handler: configuration error: %v\n", err)
+		return 2
+	}
 
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Port)))
 	if err != nil {
@@ -57,7 +62,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 1
 	}
 	g := &gate{ready: make(chan struct{})}
-	srv := &http.Server{Handler: g, ReadHeaderTimeout: 30 * time.Second}
+	srv := newServer(g, budget)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("listening", "addr", ln.Addr().String(), "startupMs", float64(time.Since(start).Microseconds())/1000)
@@ -70,6 +75,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 1
 	}
 	defer closeDeps()
+	deps.Budget = budget
 	g.open(handlers.New(*deps))
 	log.Info("ready", append([]any{"readyMs", float64(time.Since(start).Microseconds()) / 1000}, cfg.Modes()...)...)
 
@@ -82,12 +88,48 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		log.Error("server stopped", "error", err.Error())
 		return 1
 	}
+	// In-flight invocations finish (their writes are committed before they answer); then the stores
+	// close. The host gives a worker a few seconds after SIGTERM; an invocation cut short by SIGKILL
+	// is redelivered.
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Error("shutdown", "error", err.Error())
 	}
 	return 0
+}
+
+// newServer is the handler's HTTP server: the host's only client. Every limit is set: headers in 10 s,
+// a request body within ReadTimeout, an answer within WriteTimeout (longer than any invocation may
+// run: the function timeout, plus a minute, which is also the host's own client timeout), idle
+// keep-alive connections closed after two minutes. Bodies are bounded per route (pkg/protocol).
+func newServer(h http.Handler, b protocol.Budget) *http.Server {
+	write := b.FunctionTimeout + time.Minute
+	if b.FunctionTimeout <= 0 {
+		write = 0 // functionTimeout -1: the host waits for ever, so may we
+	}
+	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 2 * time.Minute,
+		WriteTimeout: write, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 1 << 20}
+}
+
+// loadBudget derives the invocations' deadlines from functionTimeout in host.json, read from the app
+// root the host gives (FUNCTIONS_APP_ROOT_PATH), else the working directory. Without a host.json (the
+// handler started by hand) the host's default of 30 minutes is assumed.
+func loadBudget(getenv func(string) string, log *slog.Logger) (protocol.Budget, error) {
+	dir := getenv("FUNCTIONS_APP_ROOT_PATH")
+	if dir == "" {
+		dir = "."
+	}
+	t, found, err := protocol.LoadFunctionTimeout(dir)
+	if err != nil {
+		return protocol.Budget{}, err
+	}
+	b := protocol.Budget{FunctionTimeout: t}
+	if !found {
+		log.Info("no host.json in the app root: assuming the host's default functionTimeout", "dir", dir, "functionTimeout", t.String())
+	}
+	log.Info("invocation deadlines", "functionTimeout", t.String(), "work", b.Work().String(), "overdue", b.Overdue().String(), "park", b.Park().String())
+	return b, nil
 }
 
 // command runs a one-off maintenance command.

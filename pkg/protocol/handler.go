@@ -6,11 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/contoso/eventpipeline/pkg/delivery"
 )
 
 // Invocation is one call from the host, as a typed function sees it.
@@ -30,7 +33,11 @@ type Invocation struct {
 type Func func(ctx context.Context, inv *Invocation) (*Response, error)
 
 type options struct {
-	log *slog.Logger
+	log     *slog.Logger
+	budget  Budget
+	commit  func(ctx context.Context) error
+	maxBody int64
+	overdue Func
 }
 
 // Option configures Handler.
@@ -39,10 +46,38 @@ type Option func(*options)
 // WithLogger sets the base logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 
-// Handler adapts f to the host's protocol on POST /<function>: it reads the envelope (chunked, no
-// size limit), runs f, and writes the reply as a JSON object with Content-Type application/json.
+// WithBudget sets the deadlines of every invocation (see Budget); without it there are none.
+func WithBudget(b Budget) Option { return func(o *options) { o.budget = b } }
+
+// WithCommit sets what makes an invocation's writes durable (the embedded store's group commit). It
+// runs after the function succeeded and before the host gets its answer: nothing is acknowledged that
+// a crash could lose. If it fails, the invocation fails (the host retries; handlers are idempotent).
+func WithCommit(commit func(ctx context.Context) error) Option {
+	return func(o *options) { o.commit = commit }
+}
+
+// WithMaxBody bounds the envelope the handler reads (default DefaultMaxBody); a larger one fails the
+// invocation with 413.
+func WithMaxBody(n int64) Option { return func(o *options) { o.maxBody = n } }
+
+// WithOverdue sets what to do with an invocation whose function has not returned by Budget.Overdue
+// on the host's last attempt: park its input (dead-letter store) and answer, so the checkpoint never
+// passes unsaved events. The function goes on in the background; its writes are idempotent. Without
+// a hook, and before the last attempt, an overdue invocation fails.
+func WithOverdue(f Func) Option { return func(o *options) { o.overdue = f } }
+
+// DefaultMaxBody bounds an envelope: the largest Event Hubs batch the bindings deliver
+// (maxEventBatchSize 256 events of up to 1 MiB, encoded twice) fits.
+const DefaultMaxBody = 600 << 20
+
+// ErrTooLarge: the envelope is over the handler's body limit.
+var ErrTooLarge = errors.New("envelope too large")
+
+// Handler adapts f to the host's protocol on POST /<function>: it reads the envelope (chunked, at most
+// the body limit), runs f under the invocation's deadlines, makes its writes durable, and writes the
+// reply as a JSON object with Content-Type application/json.
 func Handler(function string, f Func, opts ...Option) http.Handler {
-	o := options{log: slog.Default()}
+	o := options{log: slog.Default(), maxBody: DefaultMaxBody}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -54,16 +89,21 @@ func Handler(function string, f Func, opts ...Option) http.Handler {
 		buf := bodyPool.Get().(*bytes.Buffer)
 		buf.Reset()
 		// The request, and every raw value decoded from it, refers to buf: it is returned to the
-		// pool only after the reply is written.
+		// pool only after the reply is written, and never while an overdue function may still read it.
+		pool := true
 		defer func() {
-			if buf.Cap() <= maxPooled {
+			if pool && buf.Cap() <= maxPooled {
 				bodyPool.Put(buf)
 			}
 		}()
-		_, err := buf.ReadFrom(r.Body)
+		n, err := buf.ReadFrom(io.LimitReader(r.Body, o.maxBody+1))
 		body := buf.Bytes()
 		if err != nil {
 			fail(w, log, fmt.Errorf("read request: %w", err))
+			return
+		}
+		if n > o.maxBody {
+			fail(w, log, fmt.Errorf("%w: over %d bytes", ErrTooLarge, o.maxBody))
 			return
 		}
 		req, err := DecodeRequest(body)
@@ -72,7 +112,16 @@ func Handler(function string, f Func, opts ...Option) http.Handler {
 			return
 		}
 		inv := &Invocation{ID: id, Function: function, Request: req, Log: log}
-		resp, err := safeCall(r.Context(), f, inv)
+		ctx := context.WithValue(r.Context(), startKey{}, start)
+		resp, err, overdue := o.run(ctx, f, inv)
+		if overdue {
+			pool = false
+		}
+		if err == nil && o.commit != nil {
+			ctx, cancel := o.parkContext(ctx)
+			err = o.commit(ctx)
+			cancel()
+		}
 		if err != nil {
 			fail(w, log, err)
 			return
@@ -90,6 +139,73 @@ func Handler(function string, f Func, opts ...Option) http.Handler {
 		}
 		WriteJSON(w, http.StatusOK, resp)
 	})
+}
+
+// parkContext is the context of what must still happen before the answer (parking, the commit): it
+// ends at Budget.Park, whatever happened to the work's context.
+func (o *options) parkContext(parent context.Context) (context.Context, context.CancelFunc) {
+	ctx := context.WithoutCancel(parent)
+	if o.budget.FunctionTimeout <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeoutCause(ctx, time.Until(deadlineOf(parent, o.budget.Park())), ErrPastDeadline)
+}
+
+// ErrPastDeadline is the cause of an invocation context that reached its deadline.
+var ErrPastDeadline = errors.New("invocation deadline passed (derived from host.json functionTimeout)")
+
+// startKey keeps when the invocation began in its context, so every deadline of one invocation is
+// measured from the same instant.
+type startKey struct{}
+
+func deadlineOf(ctx context.Context, after time.Duration) time.Time {
+	start, ok := ctx.Value(startKey{}).(time.Time)
+	if !ok {
+		start = time.Now()
+	}
+	return start.Add(after)
+}
+
+// run calls f under the work deadline and watches for Budget.Overdue. overdue reports that f was
+// left running.
+func (o *options) run(parent context.Context, f Func, inv *Invocation) (resp *Response, err error, overdue bool) {
+	if o.budget.FunctionTimeout <= 0 {
+		resp, err = safeCall(parent, f, inv)
+		return resp, err, false
+	}
+	base := parent
+	reserve, cancelReserve := o.parkContext(base)
+	defer cancelReserve()
+	work, cancelWork := context.WithDeadlineCause(base, deadlineOf(base, o.budget.Work()), ErrPastDeadline)
+	defer cancelWork()
+	work = delivery.WithReserve(work, reserve)
+	type result struct {
+		resp *Response
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		r, e := safeCall(work, f, inv)
+		done <- result{r, e}
+	}()
+	t := time.NewTimer(time.Until(deadlineOf(base, o.budget.Overdue())))
+	defer t.Stop()
+	select {
+	case r := <-done:
+		return r.resp, r.err, false
+	case <-t.C:
+	}
+	late := fmt.Errorf("%w: the function has not returned after %s", ErrPastDeadline, o.budget.Overdue().Round(time.Millisecond))
+	retry, rerr := inv.Request.Retry()
+	if o.overdue == nil || rerr != nil || !retry.LastAttempt() {
+		return nil, late, true
+	}
+	inv.Log.Error("invocation overdue on the last attempt: parking its input", "error", late.Error())
+	resp, err = safeCall(reserve, o.overdue, inv)
+	if err != nil {
+		return nil, errors.Join(late, fmt.Errorf("parking the overdue invocation failed: %w", err)), true
+	}
+	return resp, nil, true
 }
 
 // bodyPool recycles request buffers: an Event Hubs envelope is hundreds of kilobytes, and growing a
@@ -111,7 +227,9 @@ func safeCall(ctx context.Context, f Func, inv *Invocation) (resp *Response, err
 
 func fail(w http.ResponseWriter, log *slog.Logger, err error) {
 	status := http.StatusInternalServerError
-	if errors.Is(err, ErrMalformed) {
+	if errors.Is(err, ErrTooLarge) {
+		status = http.StatusRequestEntityTooLarge
+	} else if errors.Is(err, ErrMalformed) {
 		// Still a failed invocation for the host; the status only helps a human reading traces.
 		status = http.StatusBadRequest
 	}

@@ -144,7 +144,17 @@ type HTTPResponse struct {
 // HTTPEnvelope adapts an ordinary http.Handler to the envelope path: it decodes Data.<reqBinding>,
 // serves the rebuilt request with h, and answers the host with Outputs.<resBinding>. The host always
 // gets 200 (a non-2xx reply would fail the invocation and turn the caller's 4xx into a 500).
+//
+// With WithCommit, the writes the request made are committed before the answer; if that fails the
+// caller gets 503 with Retry-After instead of the handler's answer.
 func HTTPEnvelope(function, reqBinding, resBinding string, h http.Handler, opts ...Option) http.Handler {
+	o := options{}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.commit != nil {
+		h = Committing(o.commit, h)
+	}
 	return Handler(function, func(ctx context.Context, inv *Invocation) (*Response, error) {
 		hr, err := DecodeHTTPRequest(inv.Request, reqBinding)
 		if err != nil {
@@ -210,4 +220,28 @@ func MarshalHTTPRequest(r *http.Request, params map[string]string, ids []Identit
 		}
 	}
 	return json.Marshal(hr)
+}
+
+// Committing wraps h so that the writes a request made are durable before its answer leaves: h's
+// response is held, commit runs, and only then is the response written; if commit fails the caller
+// gets 503 (application/problem+json, Retry-After) instead, and nothing it was told happened is lost.
+func Committing(commit func(ctx context.Context) error, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		if err := commit(context.WithoutCancel(r.Context())); err != nil {
+			w.Header().Set("Content-Type", "application/problem+json")
+			w.Header().Set("Retry-After", "5")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			b, _ := json.Marshal(map[string]any{"type": "about:blank", "title": "Service Unavailable", "status": http.StatusServiceUnavailable,
+				"detail": "the request could not be saved durably; retry later"})
+			_, _ = w.Write(b)
+			return
+		}
+		for k, vs := range rec.Header() {
+			w.Header()[k] = vs
+		}
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
+	})
 }

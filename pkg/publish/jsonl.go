@@ -17,8 +17,10 @@ import (
 
 // JSONL is the embedded twin of a topic or hub: it appends each event, one structured CloudEvent JSON
 // per line, to <LOCAL_DATA_DIR>/events/<name>.jsonl. The file is the record of what was published
-// locally. Lines are appended with one write per batch under a mutex and are not fsynced: a machine
-// crash may lose the last lines; a process crash does not (this is the local default only).
+// locally. Lines are appended with one write and one fsync per batch under a mutex, so an event is on
+// disk before Send reports it delivered (nothing acknowledged is lost by a crash). The file is bounded:
+// past MaxJSONLBytes it is renamed to <name>.jsonl.1 (replacing the previous one) and a new one is
+// started, so a long local run keeps the latest events in at most twice that.
 //
 // Mirrors (partner webhooks when LOCAL_PARTNER_WEBHOOKS is set) get a copy of what was written,
 // after the write. Their failures are logged, never returned: a partner endpoint that is down or
@@ -99,14 +101,41 @@ func (j *JSONL) Send(ctx context.Context, events []event.Event) error {
 	return rejected
 }
 
+// MaxJSONLBytes is the size at which a JSON-lines file is rotated.
+const MaxJSONLBytes = 64 << 20
+
 func (j *JSONL) append(b []byte) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.f == nil {
 		return fmt.Errorf("%s is closed", j.path)
 	}
-	_, err := j.f.Write(b)
-	return err
+	if fi, err := j.f.Stat(); err == nil && fi.Size()+int64(len(b)) > MaxJSONLBytes && fi.Size() > 0 {
+		if err := j.rotate(); err != nil {
+			return err
+		}
+	}
+	if _, err := j.f.Write(b); err != nil {
+		return err
+	}
+	return j.f.Sync()
+}
+
+// rotate renames the file to .1 and opens a new one. Called with j.mu held.
+func (j *JSONL) rotate() error {
+	if err := j.f.Close(); err != nil {
+		return err
+	}
+	j.f = nil
+	if err := os.Rename(j.path, j.path+".1"); err != nil {
+		return fmt.Errorf("rotate %s: %w", j.path, err)
+	}
+	f, err := os.OpenFile(j.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("rotate %s: %w", j.path, err)
+	}
+	j.f = f
+	return nil
 }
 
 func (j *JSONL) mirror(ctx context.Context, events []event.Event) {
