@@ -14,6 +14,9 @@ type trendingResponse struct {
 	AsOf   string               `json:"asOf"`
 	Top    []trends.Entry       `json:"top"`
 	Rising []trends.RisingEntry `json:"rising"`
+	// Materialized is false when no snapshot exists for that time yet (nothing counted, or the
+	// materializer has not run): the lists are empty, which is what the site should show.
+	Materialized bool `json:"materialized"`
 }
 
 // getTrending serves GET /api/trending?window=15m|1h|24h&limit=N&category=C&at=RFC3339 from the
@@ -41,9 +44,12 @@ func (a *app) getTrending(w http.ResponseWriter, r *http.Request) error {
 		return badRequest("the trending query is not valid", fields...)
 	}
 	res, err := a.Trends.Trending(r.Context(), q)
+	materialized := true
 	if errors.Is(err, trends.ErrNotMaterialized) {
-		return &Problem{Type: "https://contoso.example/problems/not-ready", Title: "Trending not available yet",
-			Status: http.StatusServiceUnavailable, Detail: "no trending snapshot exists for that time yet; retry in a minute", RetryAfter: 60}
+		// Nothing materialized yet (a new deployment, an empty store): nothing is trending. The
+		// caller gets empty lists, not an error it would have to handle.
+		materialized, err = false, nil
+		res = trends.Result{Window: q.Window, AsOf: trends.Minute(q.At), Top: []trends.Entry{}, Rising: []trends.RisingEntry{}}
 	}
 	if err != nil {
 		return err
@@ -51,5 +57,5 @@ func (a *app) getTrending(w http.ResponseWriter, r *http.Request) error {
 	// The answer is the same for every caller and changes once a minute.
 	w.Header().Set("Cache-Control", "public, max-age=30")
 	return writeJSON(w, http.StatusOK, trendingResponse{Window: string(res.Window), AsOf: res.AsOf.UTC().Format(time.RFC3339),
-		Top: res.Top, Rising: res.Rising})
+		Top: res.Top, Rising: res.Rising, Materialized: materialized})
 }

@@ -184,16 +184,21 @@ func ceHeaders(h http.Header) map[string]string {
 // callerCredentials collects what the platform says about the caller: the function key name from
 // the host's identities, and the App Service Authentication principal (the X-MS-CLIENT-PRINCIPAL
 // headers, which App Service sets and strips from incoming requests when authentication is on).
+// Only identities the host marks authenticated count: an unauthenticated identity carrying a key
+// name claim proves nothing.
 func callerCredentials(r *http.Request) feedback.Credentials {
 	var c feedback.Credentials
 	var claims []feedback.Claim
 	for _, id := range protocol.Identities(r.Context()) {
+		if !id.IsAuthenticated {
+			continue
+		}
 		for _, cl := range id.Claims {
 			if cl.Type == protocol.ClaimKeyID && c.KeyName == "" {
 				c.KeyName = cl.Value
 			}
 		}
-		if id.IsAuthenticated && id.AuthenticationType != "WebJobsAuthLevel" {
+		if id.AuthenticationType != "WebJobsAuthLevel" {
 			// An App Service Authentication identity, if the host passes one on (UNCONFIRMED).
 			for _, cl := range id.Claims {
 				claims = append(claims, feedback.Claim{Type: cl.Type, Value: cl.Value})

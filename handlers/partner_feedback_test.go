@@ -232,6 +232,10 @@ func TestPartnerFeedbackStatuses(t *testing.T) {
 		ptype  string // problem type suffix
 	}{
 		{"no identity", req{contentType: "application/json", body: productJSON("p-1", 5)}, 401, "unauthenticated"},
+		// An identity the host did not authenticate proves nothing, whatever key name it carries.
+		{"unauthenticated identity with a partner key name", req{contentType: "application/json", body: productJSON("p-1", 5),
+			ids: []protocol.Identity{{AuthenticationType: "WebJobsAuthLevel", IsAuthenticated: false,
+				Claims: []protocol.Claim{{Type: protocol.ClaimKeyID, Value: "partner-acme"}}}}}, 401, "unauthenticated"},
 		{"default key", req{contentType: "application/json", body: productJSON("p-1", 5), ids: hostsim.FunctionKey("default")}, 403, "not-a-partner"},
 		{"master key", req{contentType: "application/json", body: productJSON("p-1", 5), ids: hostsim.FunctionKey("master")}, 403, "not-a-partner"},
 		{"another partner in the body", req{contentType: "application/json", ids: acmeKey,

@@ -284,7 +284,7 @@ func TestTrendsEndToEnd(t *testing.T) {
 			}
 		}
 	})
-	if diff := cmp.Diff([]string{"asOf", "rising", "top", "window"}, keys); diff != "" {
+	if diff := cmp.Diff([]string{"asOf", "materialized", "rising", "top", "window"}, keys); diff != "" {
 		t.Errorf("keys (-want +got):\n%s", diff)
 	}
 	var got trendingBody
@@ -388,8 +388,8 @@ func TestGetTrendingParams(t *testing.T) {
 		{"?at=2026-11-01T00:00:00Z", "400", []string{"at"}},
 		{"?category=" + url.QueryEscape(strings.Repeat("c", 129)), "400", []string{"category"}},
 		{"?window=15m&window=1h", "400", []string{"window"}},
-		// Before the materializer has ever run for that time.
-		{"?at=2026-11-25T11:00:00Z", "503", nil},
+		// Before the materializer has ever run for that time: empty lists, not an error.
+		{"?at=2026-11-25T11:00:00Z", "200", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.query, func(t *testing.T) {
@@ -578,5 +578,24 @@ func TestTrendsFunctionJSON(t *testing.T) {
 		if retry == nil {
 			t.Errorf("%s has no retry policy", fn)
 		}
+	}
+}
+
+// A store with no snapshot yet (a new deployment) answers 200 with empty lists and says so.
+func TestGetTrendingBeforeAnySnapshot(t *testing.T) {
+	e := newTrendsEnv(t)
+	out, body := e.getTrending("?window=15m")
+	if out.StatusCode != "200" {
+		t.Fatalf("status %s: %s", out.StatusCode, body)
+	}
+	var got struct {
+		Top, Rising  []json.RawMessage
+		Materialized *bool
+	}
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Top == nil || got.Rising == nil || len(got.Top)+len(got.Rising) != 0 || got.Materialized == nil || *got.Materialized {
+		t.Fatalf("body %s, want empty top and rising lists and materialized false", body)
 	}
 }

@@ -12,10 +12,12 @@
 //	handler relay [-requeue DEST]            re-send the outbox once, then exit
 //	handler seed-products -file F            record existing products' state silently (first deployment)
 //	handler rollup [-day YYYY-MM-DD] [-reprocess]   complete (again) a UTC day of the Capture rollup
+//	handler deadletters [-function F]        print dead-lettered records as JSON lines
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -31,6 +33,8 @@ import (
 	"time"
 
 	"github.com/contoso/eventpipeline/handlers"
+	"github.com/contoso/eventpipeline/pkg/deadletter"
+	"github.com/contoso/eventpipeline/pkg/embedded"
 	"github.com/contoso/eventpipeline/pkg/protocol"
 	"github.com/contoso/eventpipeline/pkg/settings"
 )
@@ -141,6 +145,8 @@ func command(ctx context.Context, args []string, cfg *settings.Config, log *slog
 		return relayCommand(ctx, args[1:], cfg, log, stderr)
 	case "rollup":
 		return rollup(ctx, args[1:], cfg, log, stderr)
+	case "deadletters":
+		return listDeadLetters(ctx, args[1:], cfg, log, stderr)
 	case "replay":
 		fs := flag.NewFlagSet("replay", flag.ContinueOnError)
 		fs.SetOutput(stderr)
@@ -163,9 +169,49 @@ func command(ctx context.Context, args []string, cfg *settings.Config, log *slog
 		}
 		return 0
 	default:
-		fmt.Fprintf(stderr, "handler: unknown command %q (want: replay, relay, rollup or seed-products)\n", args[0])
+		fmt.Fprintf(stderr, "handler: unknown command %q (want: replay, relay, rollup, deadletters or seed-products)\n", args[0])
 		return 2
 	}
+}
+
+// listDeadLetters prints the dead-lettered records (of one function, or all) as JSON lines on stdout:
+// the way to read them locally, where they live in the embedded store.
+func listDeadLetters(ctx context.Context, args []string, cfg *settings.Config, log *slog.Logger, stderr io.Writer) int {
+	fs := flag.NewFlagSet("deadletters", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fn := fs.String("function", "", "only this function's records")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	var store deadletter.Store
+	if cfg.Storage != nil {
+		az, err := newAzure(ctx, cfg, log)
+		if err != nil {
+			fmt.Fprintf(stderr, "handler: %v\n", err)
+			return 1
+		}
+		defer az.close()
+		store = az.deadLetters()
+	} else {
+		// Read-only: this works beside a running handler on the same LOCAL_DATA_DIR.
+		db, err := embedded.OpenReadOnly(cfg.DataDir)
+		if err != nil {
+			fmt.Fprintf(stderr, "handler: %v\n", err)
+			return 1
+		}
+		defer db.Close()
+		if store, err = deadletter.Open(db, handlers.Functions()); err != nil {
+			fmt.Fprintf(stderr, "handler: %v\n", err)
+			return 1
+		}
+	}
+	enc := json.NewEncoder(os.Stdout)
+	err := store.List(ctx, *fn, func(r deadletter.Record) error { return enc.Encode(r) })
+	if err != nil {
+		fmt.Fprintf(stderr, "handler: deadletters: %v\n", err)
+		return 1
+	}
+	return 0
 }
 
 // gate answers the readiness probe at once and holds function calls until the stores are open.

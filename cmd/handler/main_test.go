@@ -180,6 +180,19 @@ func TestBadSettingStopsStartup(t *testing.T) {
 	}
 }
 
+// A host.json whose functionTimeout cannot be read stops start-up naming it: the invocation deadlines
+// come from it.
+func TestBadFunctionTimeoutStopsStartup(t *testing.T) {
+	root := t.TempDir()
+	os.WriteFile(filepath.Join(root, "host.json"), []byte(`{"version":"2.0","functionTimeout":"ten minutes"}`), 0o644)
+	cmd := exec.Command(handlerBin)
+	cmd.Env = []string{"FUNCTIONS_CUSTOMHANDLER_PORT=" + strconv.Itoa(freePort(t)), "LOCAL_DATA_DIR=" + t.TempDir(), "FUNCTIONS_APP_ROOT_PATH=" + root}
+	out, err := cmd.CombinedOutput()
+	if exit, ok := err.(*exec.ExitError); !ok || exit.ExitCode() != 2 || !strings.Contains(string(out), "functionTimeout") {
+		t.Fatalf("err %v, output %q; want exit 2 naming functionTimeout", err, out)
+	}
+}
+
 func TestUnreachableServiceDoesNotStopStartup(t *testing.T) {
 	data := t.TempDir()
 	// Nothing listens on port 1: the handler must start, and only invocations that need Cosmos fail.
@@ -193,6 +206,14 @@ func TestUnreachableServiceDoesNotStopStartup(t *testing.T) {
 	res = p.invoke(t, "RecentlyViewed", hostsim.EventHubBatch("RecentlyViewed", "events", pc, evs, &protocol.RetryContext{RetryCount: 2, MaxRetryCount: 2}))
 	if res.Status != 200 {
 		t.Fatalf("last retry status %d: %s", res.Status, res.Raw)
+	}
+	// `handler deadletters` prints them, beside the running handler (the store is committed before
+	// the 200, and the command opens it read-only).
+	cmd := exec.Command(handlerBin, "deadletters", "-function", "RecentlyViewed")
+	cmd.Env = []string{"LOCAL_DATA_DIR=" + data}
+	out, err := cmd.Output()
+	if err != nil || strings.Count(string(out), `"kind":"parked"`) != 1 {
+		t.Fatalf("handler deadletters: %v\n%s", err, out)
 	}
 	p.stop()
 	n := 0

@@ -93,6 +93,9 @@ func NewCollection[T any](db *DB, name string) (*Collection[T], error) {
 	if err := db.register(c); err != nil {
 		return nil, err
 	}
+	if db.readOnly {
+		return c, nil
+	}
 	legacy, err := c.importLegacy()
 	if err != nil {
 		return nil, fmt.Errorf("embedded: open collection %s: %w", name, err)
@@ -216,6 +219,9 @@ func (c *Collection[T]) Put(ctx context.Context, pk, id string, v T, opts docsto
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
+	if c.db.readOnly {
+		return "", fmt.Errorf("embedded: %s: the store is open read-only", c.cname)
+	}
 	k := docKey{pk, id}
 	now := c.db.now()
 	c.mu.Lock()
@@ -245,6 +251,9 @@ func (c *Collection[T]) Put(ctx context.Context, pk, id string, v T, opts docsto
 
 // Delete implements docstore.Collection.
 func (c *Collection[T]) Delete(ctx context.Context, pk, id string) error {
+	if c.db.readOnly {
+		return fmt.Errorf("embedded: %s: the store is open read-only", c.cname)
+	}
 	k := docKey{pk, id}
 	c.mu.Lock()
 	if _, _, exists := c.current(k); !exists {

@@ -63,7 +63,9 @@ type DB struct {
 	dir string
 	now func() time.Time
 	log *segments
-	lck *os.File
+	lck *os.File // nil when read-only
+
+	readOnly bool
 
 	mu   sync.Mutex
 	cols map[string]collection
@@ -98,27 +100,42 @@ type collection interface {
 }
 
 // Open opens (creating if needed) the store rooted at dir, replaying its log.
-func Open(dir string) (*DB, error) {
+func Open(dir string) (*DB, error) { return open(dir, false) }
+
+// OpenReadOnly opens the store of dir for reading while another process may be writing it (e.g.
+// `handler deadletters` beside a running handler): it takes no lock, repairs nothing, and every
+// write fails. It sees the data committed when it was opened.
+func OpenReadOnly(dir string) (*DB, error) { return open(dir, true) }
+
+func open(dir string, readOnly bool) (*DB, error) {
 	sdir := filepath.Join(dir, "store")
-	if err := os.MkdirAll(sdir, 0o755); err != nil {
-		return nil, fmt.Errorf("embedded.Open: %w", err)
-	}
-	lck, err := os.OpenFile(filepath.Join(sdir, "LOCK"), os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("embedded.Open: %w", err)
-	}
-	if err := syscall.Flock(int(lck.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		lck.Close()
-		return nil, fmt.Errorf("embedded.Open: %s is in use by another process (one handler per LOCAL_DATA_DIR): %w", dir, err)
-	}
-	db := &DB{dir: dir, now: time.Now, lck: lck, cols: map[string]collection{}, stop: make(chan struct{})}
+	db := &DB{dir: dir, now: time.Now, cols: map[string]collection{}, stop: make(chan struct{}), readOnly: readOnly}
 	db.cond = sync.NewCond(&db.cmu)
-	if db.log, err = openSegments(sdir); err != nil {
-		lck.Close()
+	if !readOnly {
+		if err := os.MkdirAll(sdir, 0o755); err != nil {
+			return nil, fmt.Errorf("embedded.Open: %w", err)
+		}
+		lck, err := os.OpenFile(filepath.Join(sdir, "LOCK"), os.O_CREATE|os.O_RDWR, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("embedded.Open: %w", err)
+		}
+		if err := syscall.Flock(int(lck.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			lck.Close()
+			return nil, fmt.Errorf("embedded.Open: %s is in use by another process (one handler per LOCAL_DATA_DIR; stop it first): %w", dir, err)
+		}
+		db.lck = lck
+	}
+	var err error
+	if db.log, err = openSegments(sdir, readOnly); err != nil {
+		if db.lck != nil {
+			db.lck.Close()
+		}
 		return nil, fmt.Errorf("embedded.Open %s: %w", sdir, err)
 	}
-	db.wg.Add(1)
-	go db.sweeper()
+	if !readOnly {
+		db.wg.Add(1)
+		go db.sweeper()
+	}
 	return db, nil
 }
 
@@ -152,6 +169,9 @@ func (db *DB) collections() []collection {
 
 // wrote records a write; Commit makes it durable.
 func (db *DB) wrote() {
+	if db.readOnly {
+		return
+	}
 	db.cmu.Lock()
 	db.gen++
 	db.cmu.Unlock()
@@ -171,6 +191,10 @@ func (db *DB) Commit() error {
 		if db.closed {
 			db.cmu.Unlock()
 			return errors.New("embedded: commit after close")
+		}
+		if db.readOnly {
+			db.cmu.Unlock()
+			return errors.New("embedded: the store is open read-only")
 		}
 		if !db.committing {
 			break
@@ -320,7 +344,10 @@ func (db *DB) Close() error {
 		return nil
 	}
 	db.cmu.Unlock()
-	err := db.Commit()
+	var err error
+	if !db.readOnly {
+		err = db.Commit()
+	}
 	db.cmu.Lock()
 	for db.committing {
 		db.cond.Wait()
@@ -331,5 +358,8 @@ func (db *DB) Close() error {
 	close(db.stop)
 	db.wg.Wait()
 	err = errors.Join(err, db.log.close())
-	return errors.Join(err, db.lck.Close())
+	if db.lck != nil {
+		err = errors.Join(err, db.lck.Close())
+	}
+	return err
 }

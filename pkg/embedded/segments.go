@@ -146,14 +146,18 @@ type segments struct {
 	sizes  map[uint32]int64
 	active uint32
 
-	found map[string]*replayed // by collection, until each is registered
+	found    map[string]*replayed // by collection, until each is registered
+	readOnly bool
 }
 
 func segName(n uint32) string { return fmt.Sprintf("%08d.log", n) }
 
-func openSegments(dir string) (*segments, error) {
-	s := &segments{dir: dir, files: map[uint32]*os.File{}, sizes: map[uint32]int64{}, found: map[string]*replayed{}}
+func openSegments(dir string, readOnly bool) (*segments, error) {
+	s := &segments{dir: dir, files: map[uint32]*os.File{}, sizes: map[uint32]int64{}, found: map[string]*replayed{}, readOnly: readOnly}
 	ents, err := os.ReadDir(dir)
+	if readOnly && errors.Is(err, os.ErrNotExist) {
+		return s, nil // nothing was ever written
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -161,7 +165,9 @@ func openSegments(dir string) (*segments, error) {
 	for _, e := range ents {
 		name := e.Name()
 		if strings.HasSuffix(name, ".log.tmp") {
-			os.Remove(filepath.Join(dir, name)) // an unfinished compaction
+			if !readOnly {
+				os.Remove(filepath.Join(dir, name)) // an unfinished compaction
+			}
 			continue
 		}
 		if !strings.HasSuffix(name, ".log") {
@@ -175,10 +181,17 @@ func openSegments(dir string) (*segments, error) {
 	}
 	slices.Sort(ids)
 	if len(ids) == 0 {
+		if readOnly {
+			return s, nil
+		}
 		ids = []uint32{1}
 	}
+	flag := os.O_CREATE | os.O_RDWR
+	if readOnly {
+		flag = os.O_RDONLY
+	}
 	for i, id := range ids {
-		f, err := os.OpenFile(filepath.Join(dir, segName(id)), os.O_CREATE|os.O_RDWR, 0o644)
+		f, err := os.OpenFile(filepath.Join(dir, segName(id)), flag, 0o644)
 		if err != nil {
 			s.close()
 			return nil, err
@@ -232,6 +245,9 @@ func (s *segments) load(id uint32, f *os.File, last bool) (int64, error) {
 func (s *segments) torn(f *os.File, off int64, last bool, err error) (int64, error) {
 	if !last {
 		return 0, fmt.Errorf("record at offset %d: %w", off, err)
+	}
+	if s.readOnly {
+		return off, nil // a writer may be appending it right now
 	}
 	if err := f.Truncate(off); err != nil {
 		return 0, err
